@@ -1,0 +1,85 @@
+# Garrison build. One Makefile, pkg-config for every dependency.
+#   make            release build into build/
+#   make SAN=1      ASan+UBSan build into build/san/
+#   make check      install deps, build (sanitized), run every test
+#   make run        install deps, build, start a Console and a Defender here
+.DEFAULT_GOAL := all
+
+PKGS     := openssl sqlite3 jansson yaml-0.1 libcurl libevent libevent_openssl libevent_pthreads libwebsockets
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+SAN      ?= 0
+ifeq ($(SAN),1)
+  B      ?= build/san
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+  B      ?= build
+  SANFLAGS :=
+endif
+
+CC       ?= cc
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+            -Iinclude $(PKG_CFLAGS) -DGARRISON_VERSION='"$(VERSION)"' $(SANFLAGS) $(EXTRA_CFLAGS)
+ifeq ($(CI),true)
+  CFLAGS += -Werror
+endif
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+CON_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard console/*.c))
+DEF_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard defender/*.c))
+CLI_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard cli/*.c))
+UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
+BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+BINS     := $(B)/bin/garrison-console $(B)/bin/garrison-defender $(B)/bin/garrison
+
+.PHONY: all deps check run clean unit integration
+all: $(BINS) $(UNIT) $(TOOLS) $(BENCH)
+
+deps:
+	@scripts/install-deps.sh
+
+$(B)/obj/%.o: %.c $(wildcard include/garrison/*.h) $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libgarrison.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(B)/bin/garrison-console: $(CON_OBJ) $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/garrison-defender: $(DEF_OBJ) $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bin/garrison: $(CLI_OBJ) $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# make check: sanitized build, then every suite (tests/run.sh prints the totals).
+check: deps
+	$(MAKE) SAN=1 all
+	$(MAKE) all
+	tests/run.sh build/san
+
+run: deps all
+	scripts/run-local.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,71 @@
+/*
+ * api: the Console's HTTPS REST API (libevent evhttp over bufferevent_openssl). api.c owns the
+ * server, routing, authentication and response helpers; api_*.c hold the handlers. Paths are the
+ * Prisma Cloud Compute ones: /api/v1/... and, as an alias, /api/vNN.NN/...
+ * Handlers run on the API thread; they must not block for long (store calls are short).
+ */
+#ifndef GARRISON_CONSOLE_API_H
+#define GARRISON_CONSOLE_API_H
+
+#include <sys/queue.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "console.h"
+
+#define API_MAX_BODY (1 << 20)
+
+struct api_req {
+	struct evhttp_request *req;
+	struct console *c;
+	enum evhttp_cmd_type method;
+	char path[1024];        /* decoded, normalised to /api/v1/..., no query string */
+	const char *param;      /* the {id} part of a route that ends in a parameter */
+	struct evkeyvalq query;
+	char user[128];         /* authenticated user, "" for public routes */
+};
+
+/* Sends a JSON body (the reference is stolen) with the status. */
+void api_reply_json(struct api_req *r, int status, json_t *body);
+/* Sends raw bytes with a content type. */
+void api_reply_raw(struct api_req *r, int status, const char *ctype, const void *data, size_t len);
+/* Sends {"err": message} with the status. */
+void api_error(struct api_req *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Parses the request body as JSON. An empty body gives an empty object. 0, or -EINVAL after
+ * having sent a 400 that says what is wrong. */
+int api_body_json(struct api_req *r, json_t **out);
+/* A query parameter (decoded), or NULL. */
+const char *api_query(struct api_req *r, const char *name);
+/* Parses offset/limit: 0, or -EINVAL after a 400. */
+int api_paging(struct api_req *r, long *offset, long *limit);
+/* Parses a boolean query parameter: -1 absent, 0, 1; -2 after a 400 for a bad value. */
+int api_query_bool(struct api_req *r, const char *name);
+void api_total_count(struct api_req *r, long total);
+
+/* auth.c */
+/* Checks username/password; 0 or -EACCES. Slow on purpose (scrypt) unless cached. */
+int auth_check_password(struct console *c, const char *user, const char *password);
+/* Creates a bearer token for user (malloc()ed), valid for AUTH_TOKEN_TTL seconds. */
+int auth_token_new(struct console *c, const char *user, char **token);
+/* Authenticates a request from its Authorization header; fills r->user. 0 or -EACCES. */
+int auth_request(struct api_req *r);
+#define AUTH_TOKEN_TTL 3600
+
+/* handlers */
+void api_ping(struct api_req *r);
+void api_authenticate(struct api_req *r);
+void api_ca_pem(struct api_req *r);
+void api_defenders_list(struct api_req *r);
+void api_defenders_summary(struct api_req *r);
+void api_defenders_names(struct api_req *r);
+void api_defenders_delete(struct api_req *r);
+void api_defenders_ecs_task(struct api_req *r);
+void api_defenders_daemonset(struct api_req *r);
+void api_defenders_install_bundle(struct api_req *r);
+void api_defenders_bundle_revoke(struct api_req *r);
+void api_radar_clusters(struct api_req *r);
+
+#endif

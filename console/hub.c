@@ -1,0 +1,704 @@
+/*
+ * hub: the Console end of the Defender channel. libwebsockets serves WSS with a client certificate
+ * required and checked against the Console CA; on ESTABLISHED the certificate decides what the peer
+ * may do:
+ *  - CN "garrison-enroll:<bundleID>" (the install bundle's certificate): only "enroll", and only
+ *    while that bundle is known and not revoked. The Console signs the Defender's CSR and sends the
+ *    certificate back; the Defender then reconnects with it.
+ *  - any other CN: a Defender identity. Its serial must be one the Console issued, for that CN,
+ *    and not revoked. The first message must be "hello" for the same hostname.
+ * One live connection per hostname: a newer one replaces the older. The hub runs on its own thread;
+ * the only entry points from other threads are hub_kick() and hub_connected(), which go through
+ * a mutex and lws_cancel_service(). Every peer input is bounded (PROTO_MAX_MSG) and validated.
+ */
+#include "hub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <garrison/log.h>
+#include <garrison/pki.h>
+#include <garrison/proto.h>
+#include <garrison/util.h>
+
+#define DEFENDER_CERT_DAYS 365
+#define HUB_BUCKETS 16384
+
+enum conn_kind { CONN_NONE, CONN_ENROLL, CONN_DEFENDER };
+
+struct outmsg {
+	struct outmsg *next;
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the message */
+};
+
+struct hub_conn {
+	struct lws *wsi;
+	enum conn_kind kind;
+	char cn[PROTO_HOSTNAME_MAX + 32];
+	char serial[80];
+	time_t not_after;
+	char peer[64];
+	int hello_done;       /* registered in the table under cn */
+	int closing;          /* close at the next writeable callback */
+	const char *close_reason;
+	int64_t last_seen_ms;
+	unsigned char *rx;    /* message being assembled */
+	size_t rx_len;
+	struct outmsg *out_head, *out_tail;
+	struct hub_conn *next_hash; /* table chain (hello_done only) */
+	struct hub_conn *next_all, *prev_all;
+};
+
+struct hub {
+	struct console *c;
+	struct lws_context *ctx;
+	pthread_t thread;
+	volatile int stop;
+	lws_sorted_usec_list_t sweep;
+	struct hub_conn *table[HUB_BUCKETS];
+	struct hub_conn *all;
+	pthread_mutex_t mu;   /* guards kicks and nconnected */
+	char **kicks;
+	size_t nkicks;
+	long nconnected;
+};
+
+static struct hub *the_hub; /* the lws protocol callback reaches the hub through this */
+
+static unsigned hash_name(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % HUB_BUCKETS;
+}
+
+static struct hub_conn *table_find(struct hub *h, const char *name)
+{
+	for (struct hub_conn *c = h->table[hash_name(name)]; c; c = c->next_hash)
+		if (strcmp(c->cn, name) == 0)
+			return c;
+	return NULL;
+}
+
+static void table_remove(struct hub *h, struct hub_conn *conn)
+{
+	struct hub_conn **pp = &h->table[hash_name(conn->cn)];
+
+	for (; *pp; pp = &(*pp)->next_hash) {
+		if (*pp == conn) {
+			*pp = conn->next_hash;
+			conn->next_hash = NULL;
+			return;
+		}
+	}
+}
+
+static int send_json(struct hub_conn *conn, json_t *msg)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+	size_t n;
+	struct outmsg *m;
+
+	json_decref(msg);
+	if (s == NULL)
+		return -ENOMEM;
+	n = strlen(s);
+	m = malloc(sizeof(*m) + LWS_PRE + n);
+	if (m == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	m->next = NULL;
+	m->len = n;
+	memcpy(m->buf + LWS_PRE, s, n);
+	free(s);
+	if (conn->out_tail)
+		conn->out_tail->next = m;
+	else
+		conn->out_head = m;
+	conn->out_tail = m;
+	lws_callback_on_writable(conn->wsi);
+	return 0;
+}
+
+static void refuse_later(struct hub_conn *conn, const char *reason)
+{
+	conn->closing = 1;
+	conn->close_reason = reason;
+	lws_callback_on_writable(conn->wsi);
+}
+
+/* Reads CN, serial and expiry of the peer's certificate. 0 or -EACCES. */
+static int peer_identity(struct lws *wsi, struct hub_conn *conn)
+{
+	SSL *ssl = lws_get_ssl(wsi);
+	X509 *peer = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+	char *cn = NULL, *serial = NULL;
+	int r = -EACCES;
+
+	if (peer == NULL)
+		return -EACCES;
+	if (SSL_get_verify_result(ssl) != X509_V_OK)
+		goto out;
+	if (pki_cert_info(peer, &cn, &serial, &conn->not_after) < 0 || cn == NULL || serial == NULL)
+		goto out;
+	if (strlen(cn) >= sizeof(conn->cn) || strlen(serial) >= sizeof(conn->serial))
+		goto out;
+	memcpy(conn->cn, cn, strlen(cn) + 1);
+	memcpy(conn->serial, serial, strlen(serial) + 1);
+	r = 0;
+out:
+	free(cn);
+	free(serial);
+	X509_free(peer);
+	return r;
+}
+
+/* Decides what an authenticated TLS peer may do. 0, or a refusal reason. */
+static const char *conn_admit(struct hub *h, struct hub_conn *conn)
+{
+	struct store *s = h->c->store;
+	char *host = NULL;
+	int revoked = 0;
+
+	if (strncmp(conn->cn, PROTO_ENROLL_CN_PREFIX, strlen(PROTO_ENROLL_CN_PREFIX)) == 0) {
+		const char *id = conn->cn + strlen(PROTO_ENROLL_CN_PREFIX);
+		if (s->ops->bundle_state(s, id, &revoked) < 0 || revoked)
+			return PROTO_REFUSED_BUNDLE;
+		conn->kind = CONN_ENROLL;
+		return NULL;
+	}
+	if (s->ops->cert_get(s, conn->serial, &host, &revoked) < 0)
+		return PROTO_REFUSED_UNKNOWN;
+	if (strcmp(host, conn->cn) != 0) {
+		free(host);
+		return PROTO_REFUSED_UNKNOWN;
+	}
+	free(host);
+	if (revoked)
+		return PROTO_REFUSED_REVOKED;
+	conn->kind = CONN_DEFENDER;
+	return NULL;
+}
+
+static int valid_hostname(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > PROTO_HOSTNAME_MAX)
+		return 0;
+	if (strncmp(s, PROTO_ENROLL_CN_PREFIX, strlen(PROTO_ENROLL_CN_PREFIX)) == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '-' || ch == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A string of at most max bytes from a message without control characters (but for line breaks
+ * when multiline, as in PEM), or NULL. */
+static const char *msg_text(json_t *msg, const char *key, size_t max, int multiline)
+{
+	json_t *j = json_object_get(msg, key);
+	const char *v = json_string_value(j);
+
+	if (v == NULL || strlen(v) > max || strlen(v) != json_string_length(j))
+		return NULL;
+	for (const char *p = v; *p; p++)
+		if (((unsigned char)*p < 0x20 || *p == 0x7f) &&
+		    !(multiline && (*p == '\n' || *p == '\r')))
+			return NULL;
+	return v;
+}
+
+#define msg_str(msg, key, max) msg_text(msg, key, max, 0)
+
+/* Copies the whitelisted members of a peer's object, dropping anything of the wrong type. */
+static json_t *pick(json_t *src, const char *const *strs, const char *const *nums,
+		    const char *const *objs)
+{
+	json_t *out = json_object();
+
+	if (!json_is_object(src))
+		return out;
+	for (; strs && *strs; strs++) {
+		json_t *v = json_object_get(src, *strs);
+		if (json_is_string(v) && json_string_length(v) <= 1024)
+			json_object_set(out, *strs, v);
+	}
+	for (; nums && *nums; nums++) {
+		json_t *v = json_object_get(src, *nums);
+		if (json_is_number(v))
+			json_object_set(out, *nums, v);
+	}
+	for (; objs && *objs; objs++) {
+		json_t *v = json_object_get(src, *objs);
+		if (json_is_object(v) && json_object_size(v) <= 64)
+			json_object_set_new(out, *objs, pick(v, (const char *const[]){ "projectID",
+				"projectNumber", "zone", "cluster", "clusterLocation", "resourceGroup",
+				"vmScaleSet", "subscriptionID", "location", NULL }, NULL, NULL));
+	}
+	return out;
+}
+
+static void on_enroll(struct hub *h, struct hub_conn *conn, json_t *msg)
+{
+	const char *host = msg_str(msg, "hostname", PROTO_HOSTNAME_MAX);
+	const char *csr = msg_text(msg, "csr", 8192, 1);
+	struct store *s = h->c->store;
+	X509 *cert = NULL;
+	char *pem = NULL, *serial = NULL;
+	time_t not_after = 0;
+
+	if (!valid_hostname(host) || csr == NULL) {
+		log_warn("hub: enrollment from %s refused: bad hostname or CSR", conn->peer);
+		refuse_later(conn, "bad enrollment request");
+		return;
+	}
+	if (pki_csr_sign(h->c->ca_cert, h->c->ca_key, csr, host, DEFENDER_CERT_DAYS, &cert) < 0 ||
+	    pki_cert_info(cert, NULL, &serial, &not_after) < 0 || pki_cert_to_pem(cert, &pem) < 0) {
+		log_warn("hub: enrollment of %s from %s refused: invalid CSR", host, conn->peer);
+		refuse_later(conn, "invalid CSR");
+		goto out;
+	}
+	if (s->ops->cert_put(s, serial, host, not_after) < 0) {
+		refuse_later(conn, "internal error");
+		goto out;
+	}
+	log_info("hub: enrolled Defender %s from %s with %s (certificate %s)", host, conn->peer,
+		 conn->cn, serial);
+	send_json(conn, json_pack("{s:s,s:s}", "type", PROTO_ENROLLED, "cert", pem));
+out:
+	X509_free(cert);
+	free(pem);
+	free(serial);
+}
+
+static void set_connected_count(struct hub *h, long delta)
+{
+	pthread_mutex_lock(&h->mu);
+	h->nconnected += delta;
+	pthread_mutex_unlock(&h->mu);
+}
+
+static void on_hello(struct hub *h, struct hub_conn *conn, json_t *msg)
+{
+	static const char *const cloud_strs[] = { "provider", "accountID", "region", "resourceID",
+		"name", "type", "image", "vmID", "resourceURL", "awsExecutionEnv", NULL };
+	static const char *const cloud_objs[] = { "gcp", "azure", NULL };
+	static const char *const sys_strs[] = { "kernelVersion", "osDistro", "osVersion", NULL };
+	static const char *const sys_nums[] = { "cpuCount", "memoryGB", "totalDiskSpaceGB",
+		"freeDiskSpaceGB", NULL };
+	const char *host = msg_str(msg, "hostname", PROTO_HOSTNAME_MAX);
+	const char *type = msg_str(msg, "defenderType", 32);
+	struct store_defender d = { 0 };
+	struct hub_conn *old;
+	time_t now = time(NULL);
+
+	if (host == NULL || strcmp(host, conn->cn) != 0) {
+		log_warn("hub: %s (certificate for %s) said hello as %s: refused", conn->peer, conn->cn,
+			 host ? host : "(invalid)");
+		refuse_later(conn, "hostname does not match the certificate");
+		return;
+	}
+	old = table_find(h, conn->cn);
+	if (old != NULL && old != conn) {
+		log_info("hub: %s reconnected from %s; closing its older connection", conn->cn,
+			 conn->peer);
+		table_remove(h, old);
+		old->hello_done = 0;
+		set_connected_count(h, -1);
+		refuse_later(old, "replaced by a newer connection");
+	}
+	if (type == NULL || type[0] == '\0')
+		type = "docker";
+	d.hostname = conn->cn;
+	d.version = (char *)msg_str(msg, "version", 64);
+	d.type = (char *)type;
+	d.category = strcmp(type, "serverLinux") == 0 ? "host" : "container";
+	d.cluster = (char *)msg_str(msg, "cluster", 253);
+	d.cluster_source = (char *)msg_str(msg, "clusterSource", 32);
+	d.cloud_metadata = pick(json_object_get(msg, "cloudMetadata"), cloud_strs, NULL, cloud_objs);
+	d.system_info = pick(json_object_get(msg, "systemInfo"), sys_strs, sys_nums, NULL);
+	d.cert_serial = conn->serial;
+	d.cert_expiration = conn->not_after;
+	d.last_modified = now;
+	d.first_seen = now;
+	d.connected = 1;
+	d.remote_addr = conn->peer;
+	if (h->c->store->ops->defender_put(h->c->store, &d) < 0) {
+		refuse_later(conn, "internal error");
+		goto out;
+	}
+	if (!conn->hello_done) {
+		conn->hello_done = 1;
+		conn->next_hash = h->table[hash_name(conn->cn)];
+		h->table[hash_name(conn->cn)] = conn;
+		set_connected_count(h, 1);
+	}
+	log_info("hub: Defender %s connected from %s (cluster %s via %s)", conn->cn, conn->peer,
+		 d.cluster ? d.cluster : "?", d.cluster_source ? d.cluster_source : "?");
+	send_json(conn, json_pack("{s:s,s:i,s:s}", "type", PROTO_WELCOME, "heartbeatSec",
+				  h->c->heartbeat_sec, "consoleVersion", GARRISON_VERSION));
+out:
+	json_decref(d.cloud_metadata);
+	json_decref(d.system_info);
+}
+
+static void on_message(struct hub *h, struct hub_conn *conn, const char *data, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *type = json_string_value(json_object_get(msg, "type"));
+
+	conn->last_seen_ms = util_now_ms();
+	if (!json_is_object(msg) || type == NULL) {
+		log_warn("hub: %s (%s) sent a malformed message: %s", conn->peer, conn->cn,
+			 msg ? "not an object with a type" : jerr.text);
+		refuse_later(conn, "malformed message");
+		goto out;
+	}
+	if (conn->kind == CONN_ENROLL) {
+		if (strcmp(type, PROTO_ENROLL) == 0)
+			on_enroll(h, conn, msg);
+		else
+			refuse_later(conn, "enrollment connections may only enroll");
+		goto out;
+	}
+	if (strcmp(type, PROTO_HELLO) == 0) {
+		on_hello(h, conn, msg);
+	} else if (!conn->hello_done) {
+		refuse_later(conn, "hello expected first");
+	} else if (strcmp(type, PROTO_HEARTBEAT) == 0) {
+		json_t *seq = json_object_get(msg, "seq");
+		send_json(conn, json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT_ACK, "seq",
+					  json_is_integer(seq) ? json_integer_value(seq) : 0));
+	} else {
+		log_debug("hub: %s sent an unknown message type %.32s; ignored", conn->cn, type);
+	}
+out:
+	json_decref(msg);
+}
+
+static void conn_release(struct hub *h, struct hub_conn *conn)
+{
+	struct outmsg *m = conn->out_head;
+
+	while (m) {
+		struct outmsg *n = m->next;
+		free(m);
+		m = n;
+	}
+	conn->out_head = conn->out_tail = NULL;
+	free(conn->rx);
+	conn->rx = NULL;
+	if (conn->hello_done) {
+		table_remove(h, conn);
+		conn->hello_done = 0;
+		set_connected_count(h, -1);
+		h->c->store->ops->defender_set_connected(h->c->store, conn->cn, 0, time(NULL));
+		log_info("hub: Defender %s disconnected", conn->cn);
+	}
+	if (conn->prev_all)
+		conn->prev_all->next_all = conn->next_all;
+	else if (h->all == conn)
+		h->all = conn->next_all;
+	if (conn->next_all)
+		conn->next_all->prev_all = conn->prev_all;
+	conn->next_all = conn->prev_all = NULL;
+}
+
+static void process_kicks(struct hub *h)
+{
+	char **kicks;
+	size_t n;
+
+	pthread_mutex_lock(&h->mu);
+	kicks = h->kicks;
+	n = h->nkicks;
+	h->kicks = NULL;
+	h->nkicks = 0;
+	pthread_mutex_unlock(&h->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct hub_conn *conn = table_find(h, kicks[i]);
+		if (conn) {
+			table_remove(h, conn);
+			conn->hello_done = 0;
+			set_connected_count(h, -1);
+			refuse_later(conn, PROTO_REFUSED_REVOKED);
+		}
+		free(kicks[i]);
+	}
+	free(kicks);
+}
+
+/* Once a second: Defenders whose heartbeats stopped are disconnected. */
+static void sweep_cb(lws_sorted_usec_list_t *sul)
+{
+	struct hub *h = lws_container_of(sul, struct hub, sweep);
+	int64_t now = util_now_ms(), dead = (int64_t)h->c->dead_after_sec * 1000;
+
+	for (struct hub_conn *c = h->all; c; c = c->next_all) {
+		if (c->closing || now - c->last_seen_ms <= dead)
+			continue;
+		log_warn("hub: %s (%s) silent for %d s: disconnecting", c->cn[0] ? c->cn : "peer",
+			 c->peer, h->c->dead_after_sec);
+		if (c->hello_done) {
+			table_remove(h, c);
+			c->hello_done = 0;
+			set_connected_count(h, -1);
+			h->c->store->ops->defender_set_connected(h->c->store, c->cn, 0, time(NULL));
+			log_info("hub: Defender %s disconnected (heartbeat timeout)", c->cn);
+		}
+		refuse_later(c, "heartbeat timeout");
+	}
+	lws_sul_schedule(h->ctx, 0, &h->sweep, sweep_cb, LWS_US_PER_SEC);
+}
+
+static int hub_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	struct hub *h = the_hub;
+	struct hub_conn *conn = user;
+	const char *why;
+
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (h)
+			process_kicks(h);
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(conn, 0, sizeof(*conn));
+		conn->wsi = wsi;
+		conn->last_seen_ms = util_now_ms();
+		lws_get_peer_simple(wsi, conn->peer, sizeof(conn->peer));
+		if (peer_identity(wsi, conn) < 0) {
+			log_warn("hub: %s refused: no valid client certificate", conn->peer);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+					 (unsigned char *)"certificate required", 20);
+			return -1;
+		}
+		why = conn_admit(h, conn);
+		if (why != NULL) {
+			log_warn("hub: %s (certificate %s, serial %s) refused: %s", conn->peer, conn->cn,
+				 conn->serial, why);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why,
+					 strlen(why));
+			return -1;
+		}
+		/* Only admitted peers are listed (the sweep and CLOSED rely on it). */
+		conn->next_all = h->all;
+		if (h->all)
+			h->all->prev_all = conn;
+		h->all = conn;
+		break;
+	case LWS_CALLBACK_RECEIVE: {
+		size_t have = lws_is_first_fragment(wsi) ? 0 : conn->rx_len;
+		unsigned char *nb;
+
+		if (conn->closing)
+			break;
+		if (have + len > PROTO_MAX_MSG) {
+			log_warn("hub: %s (%s) sent a message over %d bytes", conn->peer, conn->cn,
+				 PROTO_MAX_MSG);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+			return -1;
+		}
+		nb = realloc(conn->rx, have + len + 1);
+		if (nb == NULL)
+			return -1;
+		conn->rx = nb;
+		memcpy(conn->rx + have, in, len);
+		conn->rx_len = have + len;
+		if (!lws_is_final_fragment(wsi))
+			break;
+		if (lws_frame_is_binary(wsi)) {
+			refuse_later(conn, "text messages only");
+			break;
+		}
+		on_message(h, conn, (const char *)conn->rx, conn->rx_len);
+		conn->rx_len = 0;
+		break;
+	}
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		struct outmsg *m = conn->out_head;
+
+		if (m != NULL) {
+			conn->out_head = m->next;
+			if (conn->out_head == NULL)
+				conn->out_tail = NULL;
+			if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) {
+				free(m);
+				return -1;
+			}
+			free(m);
+			if (conn->out_head || conn->closing)
+				lws_callback_on_writable(wsi);
+			break;
+		}
+		if (conn->closing) {
+			const char *r = conn->close_reason ? conn->close_reason : "closing";
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)r,
+					 strlen(r));
+			return -1;
+		}
+		break;
+	}
+	case LWS_CALLBACK_CLOSED:
+		conn_release(h, conn);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols hub_protocols[] = {
+	{ PROTO_NAME, hub_callback, sizeof(struct hub_conn), 16384, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warn("lws: %.*s", (int)n, line);
+	else
+		log_debug("lws: %.*s", (int)n, line);
+}
+
+static void *hub_thread(void *arg)
+{
+	struct hub *h = arg;
+
+	while (!h->stop)
+		if (lws_service(h->ctx, 0) < 0)
+			break;
+	return NULL;
+}
+
+int hub_start(struct console *c)
+{
+	struct lws_context_creation_info info;
+	struct hub *h = calloc(1, sizeof(*h));
+	char host[128];
+	const char *colon = strrchr(c->defender_addr, ':');
+	size_t hn;
+
+	if (h == NULL)
+		return -ENOMEM;
+	if (colon == NULL || (hn = (size_t)(colon - c->defender_addr)) >= sizeof(host)) {
+		free(h);
+		log_error("hub: bad --defender-addr %s", c->defender_addr);
+		return -EINVAL;
+	}
+	memcpy(host, c->defender_addr, hn);
+	host[hn] = '\0';
+	h->c = c;
+	pthread_mutex_init(&h->mu, NULL);
+	the_hub = h;
+	lws_set_log_level(LLL_ERR, lws_log_emit);
+
+	memset(&info, 0, sizeof(info));
+	info.port = c->defender_port;
+	info.iface = (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0) ?
+			     NULL : host;
+	info.protocols = hub_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+		       LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.ssl_cert_filepath = c->cert_path;
+	info.ssl_private_key_filepath = c->key_path;
+	info.ssl_ca_filepath = c->ca_path;
+	info.timeout_secs = 15;
+	info.ka_time = 0;
+	info.user = h;
+	h->ctx = lws_create_context(&info);
+	if (h->ctx == NULL) {
+		log_error("hub: cannot listen on %s", c->defender_addr);
+		the_hub = NULL;
+		pthread_mutex_destroy(&h->mu);
+		free(h);
+		return -EIO;
+	}
+	lws_sul_schedule(h->ctx, 0, &h->sweep, sweep_cb, LWS_US_PER_SEC);
+	c->hub = h;
+	if (pthread_create(&h->thread, NULL, hub_thread, h) != 0) {
+		lws_context_destroy(h->ctx);
+		c->hub = NULL;
+		the_hub = NULL;
+		free(h);
+		return -EAGAIN;
+	}
+	log_info("hub: Defender channel listening on wss://%s", c->defender_addr);
+	return 0;
+}
+
+void hub_stop(struct console *c)
+{
+	struct hub *h = c->hub;
+
+	if (h == NULL)
+		return;
+	h->stop = 1;
+	lws_cancel_service(h->ctx);
+	pthread_join(h->thread, NULL);
+	lws_sul_cancel(&h->sweep);
+	lws_context_destroy(h->ctx);
+	for (size_t i = 0; i < h->nkicks; i++)
+		free(h->kicks[i]);
+	free(h->kicks);
+	pthread_mutex_destroy(&h->mu);
+	the_hub = NULL;
+	free(h);
+	c->hub = NULL;
+}
+
+void hub_kick(struct console *c, const char *hostname)
+{
+	struct hub *h = c->hub;
+	char **nk, *dup;
+
+	if (h == NULL || (dup = strdup(hostname)) == NULL)
+		return;
+	pthread_mutex_lock(&h->mu);
+	nk = realloc(h->kicks, (h->nkicks + 1) * sizeof(*nk));
+	if (nk) {
+		h->kicks = nk;
+		h->kicks[h->nkicks++] = dup;
+	} else {
+		free(dup);
+	}
+	pthread_mutex_unlock(&h->mu);
+	lws_cancel_service(h->ctx);
+}
+
+long hub_connected(struct console *c)
+{
+	long n;
+
+	if (c->hub == NULL)
+		return 0;
+	pthread_mutex_lock(&c->hub->mu);
+	n = c->hub->nconnected;
+	pthread_mutex_unlock(&c->hub->mu);
+	return n;
+}

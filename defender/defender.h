@@ -1,0 +1,32 @@
+/*
+ * defender: the Defender's configuration and the uplink to the Console. Configuration comes from
+ * the environment the deployment sets (WS_ADDRESS, INSTALL_BUNDLE, DEFENDER_TYPE, DEFENDER_CLUSTER,
+ * DOCKER_CLIENT_ADDRESS, GARRISON_DATA_DIR); main.c reads it once at start.
+ */
+#ifndef GARRISON_DEFENDER_H
+#define GARRISON_DEFENDER_H
+
+#include <jansson.h>
+
+#include <garrison/bundle.h>
+#include <garrison/cluster.h>
+
+struct defender {
+	char ws_host[256];
+	int ws_port;
+	char data_dir[512];
+	char type[32];
+	char hostname[256];
+	const char *docker_addr;
+	struct bundle bundle;        /* decoded INSTALL_BUNDLE */
+	struct cluster_identity cluster;
+	json_t *system_info;
+	char id_key[600], id_cert[600], id_ca[600]; /* identity files in data_dir */
+	volatile int stop;
+};
+
+/* Runs the connect / enroll / hello / heartbeat loop until d->stop is set. Never returns early on
+ * Console errors: it retries with jittered exponential backoff. */
+int uplink_run(struct defender *d);
+
+#endif

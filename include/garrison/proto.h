@@ -1,0 +1,31 @@
+/*
+ * proto: the Defender channel, shared by the Console (hub.c) and the Defender (uplink.c).
+ * A WebSocket (subprotocol PROTO_NAME) over TLS with mutual authentication; every message is one
+ * JSON object in one text message with a "type" member. docs/protocol.md is the full description.
+ */
+#ifndef GARRISON_PROTO_H
+#define GARRISON_PROTO_H
+
+#define PROTO_NAME "garrison-defender-v1"
+#define PROTO_MAX_MSG (256 * 1024)     /* a larger message closes the connection */
+#define PROTO_ENROLL_CN_PREFIX "garrison-enroll:"
+
+/* Defender -> Console */
+#define PROTO_ENROLL "enroll"         /* {hostname, csr} on an enrollment connection */
+#define PROTO_HELLO "hello"           /* {hostname, version, defenderType, cluster, clusterSource,
+                                          cloudMetadata, systemInfo, fqdn} first on an identity connection */
+#define PROTO_HEARTBEAT "heartbeat"   /* {seq} */
+
+/* Console -> Defender */
+#define PROTO_ENROLLED "enrolled"     /* {cert} the Defender's own certificate */
+#define PROTO_WELCOME "welcome"       /* {heartbeatSec, consoleVersion} */
+#define PROTO_HEARTBEAT_ACK "heartbeat-ack" /* {seq} */
+
+/* Close reasons the Console sends before refusing a peer (WebSocket close code 1008). */
+#define PROTO_REFUSED_REVOKED "identity revoked"
+#define PROTO_REFUSED_UNKNOWN "unknown identity"
+#define PROTO_REFUSED_BUNDLE "install bundle revoked or unknown"
+
+#define PROTO_HOSTNAME_MAX 253
+
+#endif

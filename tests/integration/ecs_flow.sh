@@ -1,0 +1,227 @@
+#!/bin/bash
+# The ECS deployment flow, end to end, on one machine (needs root).
+# A bridge and N network namespaces act as the EC2 container instances of cluster pc-ecs-cluster:
+# each has its own hostname, its own /var/lib/garrison and its own emulated ECS agent on its
+# 127.0.0.1:51678 answering with the documented introspection response. The test asks the Console
+# for the ECS task definition, starts one Defender per node with exactly the environment that the
+# task definition lists (plus GARRISON_CLOUD_METADATA=off), and checks the Defenders list; then it
+# stops a Defender, restarts the Console, deletes a Defender, revokes the install bundle and tries
+# a Defender with a foreign bundle.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+BIN=${GARRISON_BIN_DIR:-$PWD/build/san/bin}
+TOOLS=${GARRISON_TOOLS_DIR:-$PWD/build/san/tools}
+N=${GARRISON_TEST_NODES:-3}
+ID=$(( $$ % 200 + 20 ))
+NET=10.213.$ID
+BRIDGE_IP=$NET.1
+BR=gbr$ID
+API_PORT=28083
+DEF_PORT=28084
+T=$(mktemp -d /tmp/garrison-ecs.XXXXXX)
+trap 't_cleanup; rm -rf "$T"' EXIT
+export ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0
+
+CONSOLE_PID=
+start_console() { # DATA_DIR API_PORT DEF_PORT LOG
+	GARRISON_ADMIN_PASSWORD=test-admin-pw "$BIN/garrison-console" --data-dir "$1" \
+		--api-addr "$BRIDGE_IP:$2" --defender-addr "$BRIDGE_IP:$3" --san "$BRIDGE_IP" \
+		>>"$4" 2>&1 &
+	CONSOLE_PID=$!
+	T_PIDS+=("$CONSOLE_PID")
+}
+api() { # METHOD PATH [BODY] -> body on stdout; headers in $T/h
+	curl -sS --max-time 10 --cacert "$T/console/ca.pem" -H "Authorization: Bearer $TOKEN" \
+		-D "$T/h" -X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} \
+		"https://$BRIDGE_IP:$API_PORT$2"
+}
+count_connected() { api GET "/api/v1/defenders?connected=true" | jq length; }
+connected_is() { [ "$(count_connected 2>/dev/null)" = "$1" ]; }
+defender_field() { # HOST FIELD
+	api GET "/api/v1/defenders?hostname=$1" | jq -r ".[0].$2"
+}
+
+node_host() { echo "ip-10-213-$ID-$((10 + $1)).ec2.internal"; }
+DEF_PIDS=()
+# start_defender I ENV_FILE: runs a Defender on node I with only the environment in ENV_FILE.
+start_defender() {
+	local i=$1 ns=gn$ID-$1 h
+	h=$(node_host "$i")
+	mkdir -p "$T/node$i/varlib/garrison"
+	ip netns exec "$ns" unshare --mount --uts sh -c '
+		hostname "$1" && mount --bind "$2" /var/lib && shift 3 &&
+		exec env -i PATH=/usr/bin:/bin $(cat "$0") GARRISON_CLOUD_METADATA=off \
+			ASAN_OPTIONS=detect_leaks=0 "$@"' \
+		"$2" "$h" "$T/node$i/varlib" "" "$BIN/garrison-defender" \
+		>>"$T/node$i/defender.log" 2>&1 &
+	DEF_PIDS[$i]=$!
+	T_PIDS+=("$!")
+}
+
+# ---- the test hosts -------------------------------------------------------------------------
+net_bridge "$BR" "$BRIDGE_IP/24" || { not_ok "create the bridge"; t_done; exit 1; }
+for i in $(seq 1 $((N + 2))); do
+	net_host "gn$ID-$i" "$BR" "$NET.$((10 + i))/24" || { not_ok "create test host $i"; t_done; exit 1; }
+	# The ECS agent of this container instance: the documented /v1/metadata answer, with the
+	# placeholders filled in for this instance (rule: cluster_name -> pc-ecs-cluster,
+	# region -> us-east-1, aws_account_id -> 123456789012, container_instance_id -> ci-<i>).
+	mkdir -p "$T/node$i"
+	sed -e 's/cluster_name/pc-ecs-cluster/g' -e 's/aws_account_id/123456789012/' \
+		-e 's/region/us-east-1/' -e "s/container_instance_id/ci-$i/" \
+		tests/data/aws/ecs-introspection/v1_metadata.json >"$T/node$i/v1_metadata.json"
+	cp tests/data/aws/ecs-introspection/v1_tasks.json "$T/node$i/v1_tasks.json"
+	cat >"$T/node$i/routes.json" <<JSON
+[{"method":"GET","path":"/v1/metadata","status":200,"file":"v1_metadata.json","headers":{"Content-Type":"application/json"}},
+ {"method":"GET","path":"/v1/tasks","status":200,"file":"v1_tasks.json","headers":{"Content-Type":"application/json"}}]
+JSON
+	ip netns exec "gn$ID-$i" "$TOOLS/metaemu" --listen 127.0.0.1:51678 --routes "$T/node$i/routes.json" \
+		>"$T/node$i/agent.log" 2>&1 &
+	T_PIDS+=("$!")
+done
+
+# ---- the Console --------------------------------------------------------------------------------
+start_console "$T/console" $API_PORT $DEF_PORT "$T/console.log"
+check "the Console answers _ping without credentials" wait_until 20 \
+	curl -sf --max-time 2 --cacert "$T/console/ca.pem" "https://$BRIDGE_IP:$API_PORT/api/v1/_ping" -o /dev/null
+check "the initial admin password is not written when it was given" test ! -e "$T/console/initial-admin-password"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/console/ca.pem" "https://$BRIDGE_IP:$API_PORT/api/v1/defenders")
+check "the Defenders list without credentials is 401 (got $code)" test "$code" = 401
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/console/ca.pem" -H 'Content-Type: application/json' \
+	--data '{"username":"admin","password":"wrong"}' "https://$BRIDGE_IP:$API_PORT/api/v1/authenticate")
+check "a wrong password is 401 (got $code)" test "$code" = 401
+TOKEN=$(curl -sS --cacert "$T/console/ca.pem" -H 'Content-Type: application/json' \
+	--data '{"username":"admin","password":"test-admin-pw"}' \
+	"https://$BRIDGE_IP:$API_PORT/api/v1/authenticate" | jq -r .token)
+check "authenticate returns a token" test -n "$TOKEN" -a "$TOKEN" != null
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/console/ca.pem" -u admin:test-admin-pw \
+	"https://$BRIDGE_IP:$API_PORT/api/v1/defenders")
+check "HTTP Basic works too (got $code)" test "$code" = 200
+
+# ---- step 2: the task definition ----------------------------------------------------------------
+api POST /api/v1/defenders/ecs-task.json "{\"consoleAddr\":\"$BRIDGE_IP\"}" >"$T/taskdef.json"
+check "the task definition family defaults to pc-defender" test "$(jq -r .family "$T/taskdef.json")" = pc-defender
+check "the task definition runs privileged with host network and PID" \
+	test "$(jq -r '[.networkMode,.pidMode,(.containerDefinitions[0].privileged|tostring)]|join(",")' "$T/taskdef.json")" = "host,host,true"
+check "DEFENDER_CLUSTER is empty (detect from AWS)" \
+	test "$(jq -r '.containerDefinitions[0].environment[]|select(.name=="DEFENDER_CLUSTER")|.value' "$T/taskdef.json")" = ""
+check "WS_ADDRESS points at the Console's Defender port" \
+	test "$(jq -r '.containerDefinitions[0].environment[]|select(.name=="WS_ADDRESS")|.value' "$T/taskdef.json")" = "wss://$BRIDGE_IP:$DEF_PORT"
+if [ -f tests/tools/validate_ecs_taskdef.py ]; then
+	check "the task definition is a valid RegisterTaskDefinitionRequest" \
+		python3 tests/tools/validate_ecs_taskdef.py tests/data/aws/ecs-api/ecs-2014-11-13.normal.json \
+		RegisterTaskDefinitionRequest "$T/taskdef.json"
+fi
+jq -r '.containerDefinitions[0].environment[] | "\(.name)=\(.value)"' "$T/taskdef.json" >"$T/task.env"
+check "the task definition lists the Defender's environment" \
+	test "$(cut -d= -f1 "$T/task.env" | sort | tr '\n' ' ')" != ""
+
+# ---- step 3: ECS runs one Defender per container instance ---------------------------------------
+for i in $(seq 1 "$N"); do start_defender "$i" "$T/task.env"; done
+check "$N Defenders connect" wait_until 60 connected_is "$N"
+api GET /api/v1/defenders >"$T/list.json"
+check "Total-Count is $N" grep -qi "^Total-Count: $N" "$T/h"
+for i in $(seq 1 "$N"); do
+	h=$(node_host "$i")
+	check "node $i is listed as $h in pc-ecs-cluster from the ECS agent, type ecs" \
+		test "$(jq -r --arg h "$h" '.[]|select(.hostname==$h)|[.cluster,.clusterSource,.type,(.connected|tostring)]|join(",")' "$T/list.json")" = \
+		"pc-ecs-cluster,ecs-agent,ecs,true"
+done
+check "every Defender reports system info and a certificate expiration" \
+	test "$(jq '[.[]|select(.systemInfo.cpuCount>0 and (.certificateExpiration|startswith("20")))]|length' "$T/list.json")" = "$N"
+check "cloud metadata names AWS and the account of the container instance" \
+	test "$(jq -r '[.[].cloudMetadata|.provider+":"+.accountID]|unique|join(",")' "$T/list.json")" = "aws:123456789012"
+api GET /api/v1/radar/container/clusters >"$T/clusters.json"
+check "Radar shows one cluster pc-ecs-cluster with $N hosts" \
+	test "$(jq -r '[.[]|.name+":"+(.hostCount|tostring)]|join(",")' "$T/clusters.json")" = "pc-ecs-cluster:$N"
+check "the summary counts $N connected container Defenders" \
+	test "$(api GET /api/v1/defenders/summary | jq '.[]|select(.category=="container")|.connected')" = "$N"
+check "defenders/names lists the hostnames" \
+	test "$(api GET /api/v1/defenders/names | jq -r 'sort|join(",")')" = "$(for i in $(seq 1 "$N"); do node_host "$i"; done | sort | paste -sd,)"
+check "the cluster filter finds them" test "$(api GET '/api/v1/defenders?cluster=pc-ecs-cluster' | jq length)" = "$N"
+check "the cluster filter excludes other clusters" test "$(api GET '/api/v1/defenders?cluster=other' | jq length)" = 0
+check "offset and limit page the list" test "$(api GET '/api/v1/defenders?offset=1&limit=1' | jq length)" = 1
+check "each node keeps its identity in its own /var/lib/garrison" test -s "$T/node1/varlib/garrison/identity-cert.pem"
+
+# ---- a Defender that hangs is marked disconnected within 30 s ----------------------------------
+kill -STOP "${DEF_PIDS[1]}"
+t0=$SECONDS
+wait_until 35 test "$(defender_field "$(node_host 1)" connected)" = false
+took=$((SECONDS - t0))
+check "a hung Defender shows disconnected within 30 s (took ${took}s)" test "$(defender_field "$(node_host 1)" connected)" = false -a $took -le 31
+kill -CONT "${DEF_PIDS[1]}"
+check "it shows connected again after it resumes" wait_until 60 test "$(defender_field "$(node_host 1)" connected)" = true
+
+# ---- a stopped Defender comes back with the same identity ---------------------------------------
+kill "${DEF_PIDS[2]}"; wait "${DEF_PIDS[2]}" 2>/dev/null
+check "a stopped Defender shows disconnected" wait_until 10 test "$(defender_field "$(node_host 2)" connected)" = false
+serial_before=$(openssl x509 -noout -serial -in "$T/node2/varlib/garrison/identity-cert.pem")
+start_defender 2 "$T/task.env"
+check "a restarted Defender reconnects" wait_until 30 test "$(defender_field "$(node_host 2)" connected)" = true
+check "and keeps its identity (no second enrollment)" \
+	test "$(grep -c 'enrolled; identity stored' "$T/node2/defender.log")" = 1 -a \
+	"$(openssl x509 -noout -serial -in "$T/node2/varlib/garrison/identity-cert.pem")" = "$serial_before"
+
+# ---- the Console restarts: every Defender comes back ---------------------------------------------
+kill "$CONSOLE_PID"; wait "$CONSOLE_PID" 2>/dev/null
+start_console "$T/console" $API_PORT $DEF_PORT "$T/console.log"
+wait_until 20 curl -sf --max-time 2 --cacert "$T/console/ca.pem" "https://$BRIDGE_IP:$API_PORT/api/v1/_ping" -o /dev/null
+check "the token survives the Console restart" test "$(api GET /api/v1/defenders/names -o /dev/null -w '%{http_code}')" = 200
+check "after a Console restart all $N Defenders are connected again" wait_until 75 connected_is "$N"
+check "the restart kept one record per node" test "$(api GET /api/v1/defenders | jq length)" = "$N"
+
+# ---- a deleted Defender is refused from then on --------------------------------------------------
+victim=$(node_host "$N")
+code=$(api DELETE "/api/v1/defenders/$victim" -o /dev/null -w '%{http_code}')
+check "DELETE /api/v1/defenders/$victim answers 200 (got $code)" test "$code" = 200
+check "the Console refuses its identity and logs it" \
+	wait_until 60 grep -q "serial .*refused: identity revoked" "$T/console.log"
+sleep 2
+check "the deleted Defender does not come back" test "$(api GET "/api/v1/defenders?hostname=$victim" | jq length)" = 0
+check "the deleted Defender logs why it is refused" grep -q "identity revoked" "$T/node$N/defender.log"
+code=$(api DELETE "/api/v1/defenders/$victim" -o /dev/null -w '%{http_code}')
+check "deleting it again is 404 (got $code)" test "$code" = 404
+
+# ---- a revoked install bundle is refused, a Defender already enrolled is not ---------------------
+old=$(api GET "/api/v1/defenders/install-bundle?consoleaddr=$BRIDGE_IP" | jq -r .installBundle)
+check "install-bundle returns the bundle in the task definition" grep -q "INSTALL_BUNDLE=$old" "$T/task.env"
+api POST /api/v1/defenders/install-bundle/revoke '{}' >/dev/null
+new=$(api GET "/api/v1/defenders/install-bundle?consoleaddr=$BRIDGE_IP" | jq -r .installBundle)
+check "revoking gives a new bundle" test -n "$new" -a "$new" != "$old"
+R=$((N + 1))
+start_defender "$R" "$T/task.env"
+check "a new node with the revoked bundle is refused and the Console logs it" \
+	wait_until 30 grep -q "refused: install bundle revoked" "$T/console.log"
+check "it never appears in the list" test "$(api GET "/api/v1/defenders?hostname=$(node_host $R)" | jq length)" = 0
+check "Defenders enrolled before stay connected" wait_until 30 connected_is "$((N - 1))"
+
+# ---- a bundle from another Console, and a peer without a certificate -----------------------------
+start_console "$T/console2" 28183 28184 "$T/console2.log"
+wait_until 20 test -s "$T/console2/ca.pem"
+TOKEN2=$(wait_until 20 curl -sf --cacert "$T/console2/ca.pem" -H 'Content-Type: application/json' \
+	--data '{"username":"admin","password":"test-admin-pw"}' \
+	"https://$BRIDGE_IP:28183/api/v1/authenticate" >"$T/tok2" && jq -r .token "$T/tok2")
+foreign=$(curl -sS --cacert "$T/console2/ca.pem" -H "Authorization: Bearer $TOKEN2" \
+	"https://$BRIDGE_IP:28183/api/v1/defenders/install-bundle?consoleaddr=$BRIDGE_IP" | jq -r .installBundle)
+F=$((N + 2))
+sed "s|^INSTALL_BUNDLE=.*|INSTALL_BUNDLE=$foreign|" "$T/task.env" >"$T/foreign.env"
+start_defender "$F" "$T/foreign.env"
+check "a Defender with a foreign bundle does not trust this Console" \
+	wait_until 30 grep -q "cannot connect" "$T/node$F/defender.log"
+check "and never appears in the list" test "$(api GET "/api/v1/defenders?hostname=$(node_host $F)" | jq length)" = 0
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$T/console/ca.pem" "https://$BRIDGE_IP:$DEF_PORT/")
+check "the Defender channel refuses a peer without a client certificate (curl got $code)" test "$code" = 000
+bad=$(echo 'not-a-bundle' | base64)
+sed "s|^INSTALL_BUNDLE=.*|INSTALL_BUNDLE=$bad|" "$T/task.env" >"$T/bad.env"
+env -i PATH=/usr/bin:/bin $(cat "$T/bad.env") GARRISON_DATA_DIR="$T/bad" GARRISON_CLOUD_METADATA=off \
+	ASAN_OPTIONS=detect_leaks=0 "$BIN/garrison-defender" >"$T/bad.log" 2>&1
+rc=$?
+check "a corrupt bundle is refused with a clear error (exit $rc)" test $rc = 2 -a -n "$(grep 'INSTALL_BUNDLE is invalid' "$T/bad.log")"
+check "the Console did not crash" kill -0 "$CONSOLE_PID"
+
+if [ "$T_FAILED" -ne 0 ]; then
+	echo "---- console.log"; tail -n 60 "$T/console.log"
+	for i in $(seq 1 $((N + 2))); do echo "---- node $i"; tail -n 15 "$T/node$i/defender.log" 2>/dev/null; done
+fi
+t_done
