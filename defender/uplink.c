@@ -238,6 +238,15 @@ static int uplink_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		s->wsi = NULL;
 		s->done = 1;
 		break;
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		if (!len && user != NULL) {
+			X509_STORE_CTX *xs = user;
+			log_error("uplink: the Console's certificate is not trusted: %s (depth %d); is "
+				  "INSTALL_BUNDLE from this Console, and is %s among its --san names?",
+				  X509_verify_cert_error_string(X509_STORE_CTX_get_error(xs)),
+				  X509_STORE_CTX_get_error_depth(xs), s->d->ws_host);
+		}
+		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		s->last_rx_ms = util_now_ms();
 		if (s->enrolling)

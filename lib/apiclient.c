@@ -469,16 +469,20 @@ static int do_call(struct apiclient *c, const char *method, const char *path, co
 	char ua[64], http[APICLIENT_ERRMSG_MAX - 64];
 	size_t n;
 	CURLcode cc;
-	int rc = -ENOMEM;
+	int rc = -ENOMEM, bad_char = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->total_count = -1;
 	c->msg[0] = '\0';
 	c->errbuf[0] = '\0';
 	n = strlen(path);
-	if (path[0] != '/' || n > PATH_LEN_MAX || strpbrk(path, " \t\r\n") != NULL ||
-	    strlen(method) > 16) {
-		setmsg(c, "bad request path");
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)path[i] <= 0x20 || path[i] == 0x7f)
+			bad_char = 1;
+	if (path[0] != '/' || n > PATH_LEN_MAX || bad_char ||
+	    method[0] == '\0' || strlen(method) > 16 ||
+	    strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(method)) {
+		setmsg(c, "bad request method or path");
 		return -EINVAL;
 	}
 	url = malloc(strlen(c->base) + n + 1);
@@ -527,14 +531,26 @@ static int do_call(struct apiclient *c, const char *method, const char *path, co
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, r);
-	if (data != NULL) {
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, data);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(data));
+	if (strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0 || strcmp(method, "HEAD") == 0) {
+		if (data != NULL) {
+			setmsg(c, "%s takes no body", method);
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (strcmp(method, "GET") == 0)
+			curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+		else
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+		if (strcmp(method, "HEAD") == 0)
+			curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
+	} else {
+		/* POST, PUT, PATCH: always with a body, empty when none is given (Content-Length: 0). */
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, data != NULL ? data : "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)(data != NULL ? strlen(data) : 0));
+		if (strcmp(method, "POST") != 0)
+			curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
 	}
-	if (strcmp(method, "GET") == 0 && data == NULL)
-		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-	else if (strcmp(method, "POST") != 0 || data == NULL)
-		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
 
 	cc = curl_easy_perform(c->curl);
 	if (cc != CURLE_OK) {

@@ -156,8 +156,6 @@ static int pki_pem_check(const char *pem, const char *label, const char **start,
 	p = pki_skip_ws(pem);
 	if (strncmp(p, begin, (size_t)bl) != 0)
 		return -EINVAL;
-	if (strstr(p + bl, "-----BEGIN") != NULL)
-		return -EINVAL;
 	e = strstr(p + bl, end);
 	if (e == NULL || *pki_skip_ws(e + el) != '\0')
 		return -EINVAL;
@@ -400,13 +398,11 @@ static int pki_cert_start(X509 *issuer, EVP_PKEY *pubkey, const char *cn, int da
 	    ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(issuer)) > 0 &&
 	    !X509_set1_notAfter(x, X509_get0_notAfter(issuer)))
 		goto fail;
-	OPENSSL_cleanse(raw, sizeof(raw));
 	BN_free(bn);
 	X509_NAME_free(name);
 	*out = x;
 	return 0;
 fail:
-	OPENSSL_cleanse(raw, sizeof(raw));
 	BN_free(bn);
 	X509_NAME_free(name);
 	X509_free(x);
@@ -543,6 +539,12 @@ fail:
 int pki_csr_sign(X509 *ca, EVP_PKEY *ca_key, const char *csr_pem, const char *cn, int days,
 		 X509 **out)
 {
+	return pki_csr_sign_fresh(ca, ca_key, csr_pem, cn, days, NULL, out);
+}
+
+int pki_csr_sign_fresh(X509 *ca, EVP_PKEY *ca_key, const char *csr_pem, const char *cn, int days,
+		       EVP_PKEY *old_key, X509 **out)
+{
 	X509_REQ *req = NULL;
 	EVP_PKEY *pk;
 	BIO *b = NULL;
@@ -569,6 +571,10 @@ int pki_csr_sign(X509 *ca, EVP_PKEY *ca_key, const char *csr_pem, const char *cn
 		goto fail;
 	/* Proof of possession: the request is signed by the key it asks a certificate for. */
 	if (X509_REQ_verify(req, pk) != 1) {
+		r = -EACCES;
+		goto fail;
+	}
+	if (old_key != NULL && EVP_PKEY_eq(pk, old_key) == 1) {
 		r = -EACCES;
 		goto fail;
 	}

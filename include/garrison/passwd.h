@@ -3,7 +3,8 @@
  *
  * Encoded form, stored as text:  $scrypt$ln=15,r=8,p=1$<base64 salt>$<base64 hash>
  * where N = 2^ln, base64 is standard with padding, the salt is 16 random bytes and the hash 32
- * bytes. New hashes use ln=15, r=8, p=1 (32 MiB and roughly 0.1 s per hash on one core).
+ * bytes. New hashes use ln=15, r=8, p=1: 32 MiB and about 0.17 s per hash on one core of the
+ * reference machine.
  *
  * A stored string is treated as untrusted: before any work, passwd_verify() bounds it to
  * PASSWD_ENCODED_MAX characters and its parameters to ln <= 20, r <= 16, p <= 4 and, jointly,

@@ -44,10 +44,11 @@ int pki_key_new(EVP_PKEY **out);
 int pki_ca_new(const char *cn, int days, EVP_PKEY **key_out, X509 **cert_out);
 
 /* Issues a leaf certificate for the P-256 public key `pubkey`, signed by ca/ca_key (which must
- * match and be a CA). Random 128-bit serial, subject CN cn, issuer = ca's subject,
- * notBefore = now-5min, notAfter = now+days but never later than the CA's notAfter.
- * days: -PKI_DAYS_MAX..PKI_DAYS_MAX except 0; a negative value gives an already expired
- * certificate (for tests of expiry handling). Extensions: basicConstraints CA:FALSE (critical),
+ * match, and ca must be a CA with a subjectKeyIdentifier, as every pki_ca_new() CA is).
+ * Random 128-bit serial, subject CN cn, issuer = ca's subject, notBefore = now-5min,
+ * notAfter = now+days but never later than the CA's notAfter.
+ * days: -PKI_DAYS_MAX..PKI_DAYS_MAX except 0; a negative value gives a certificate whose one day
+ * of validity ended -days days ago (for tests of expiry handling). Extensions: basicConstraints CA:FALSE (critical),
  * keyUsage digitalSignature (critical), extendedKeyUsage serverAuth or clientAuth,
  * subjectKeyIdentifier, authorityKeyIdentifier and, when nsans > 0, subjectAltName where each
  * entry that is an IPv4 or IPv6 literal becomes an iPAddress and any other a dNSName (letters,
@@ -65,6 +66,12 @@ int pki_csr_new(EVP_PKEY *key, const char *cn, char **csr_pem);
  * ignored: the Console decides the name. */
 int pki_csr_sign(X509 *ca, EVP_PKEY *ca_key, const char *csr_pem, const char *cn, int days,
 		 X509 **out);
+/* As pki_csr_sign(), and also -EACCES when the request's key equals old_key (when not NULL).
+ * Enrollment must pass the public key of the bundle certificate the Defender connected with
+ * (X509_get0_pubkey(peer)): that key is shared by every Defender deployed from the bundle, so a
+ * certificate for it would let any of them, or anyone holding the bundle, pose as this one. */
+int pki_csr_sign_fresh(X509 *ca, EVP_PKEY *ca_key, const char *csr_pem, const char *cn, int days,
+		       EVP_PKEY *old_key, X509 **out);
 
 /* PEM conversion. Private keys are written as unencrypted PKCS#8 ("PRIVATE KEY"); reading accepts
  * "PRIVATE KEY" and "EC PRIVATE KEY" (never encrypted keys; there is no passphrase prompt) and only

@@ -32,15 +32,24 @@ start_console() { # DATA_DIR API_PORT DEF_PORT LOG
 	CONSOLE_PID=$!
 	T_PIDS+=("$CONSOLE_PID")
 }
-api() { # METHOD PATH [BODY] -> body on stdout; headers in $T/h
+api() { # METHOD PATH [BODY [curl options...]] -> body on stdout; headers in $T/h
+	local m=$1 p=$2 body=${3:-}
+	shift 2; [ $# -gt 0 ] && shift
+	local extra=()
+	[ -n "$body" ] && extra=(-H 'Content-Type: application/json' --data "$body")
 	curl -sS --max-time 10 --cacert "$T/console/ca.pem" -H "Authorization: Bearer $TOKEN" \
-		-D "$T/h" -X "$1" ${3:+-H 'Content-Type: application/json' --data "$3"} \
-		"https://$BRIDGE_IP:$API_PORT$2"
+		-D "$T/h" -X "$m" "${extra[@]}" "$@" "https://$BRIDGE_IP:$API_PORT$p"
+}
+api_code() { # METHOD PATH: the HTTP status only
+	api "$1" "$2" "" -o /dev/null -w '%{http_code}'
 }
 count_connected() { api GET "/api/v1/defenders?connected=true" | jq length; }
 connected_is() { [ "$(count_connected 2>/dev/null)" = "$1" ]; }
 defender_field() { # HOST FIELD
 	api GET "/api/v1/defenders?hostname=$1" | jq -r ".[0].$2"
+}
+defender_is() { # HOST FIELD VALUE (re-evaluated on every call, for wait_until)
+	[ "$(defender_field "$1" "$2")" = "$3" ]
 }
 
 node_host() { echo "ip-10-213-$ID-$((10 + $1)).ec2.internal"; }
@@ -147,18 +156,18 @@ check "each node keeps its identity in its own /var/lib/garrison" test -s "$T/no
 # ---- a Defender that hangs is marked disconnected within 30 s ----------------------------------
 kill -STOP "${DEF_PIDS[1]}"
 t0=$SECONDS
-wait_until 35 test "$(defender_field "$(node_host 1)" connected)" = false
+wait_until 35 defender_is "$(node_host 1)" connected false
 took=$((SECONDS - t0))
-check "a hung Defender shows disconnected within 30 s (took ${took}s)" test "$(defender_field "$(node_host 1)" connected)" = false -a $took -le 31
+check "a hung Defender shows disconnected within 30 s (took ${took}s)" test "$(defender_field "$(node_host 1)" connected)" = false -a $took -le 30
 kill -CONT "${DEF_PIDS[1]}"
-check "it shows connected again after it resumes" wait_until 60 test "$(defender_field "$(node_host 1)" connected)" = true
+check "it shows connected again after it resumes" wait_until 60 defender_is "$(node_host 1)" connected true
 
 # ---- a stopped Defender comes back with the same identity ---------------------------------------
 kill "${DEF_PIDS[2]}"; wait "${DEF_PIDS[2]}" 2>/dev/null
-check "a stopped Defender shows disconnected" wait_until 10 test "$(defender_field "$(node_host 2)" connected)" = false
+check "a stopped Defender shows disconnected" wait_until 10 defender_is "$(node_host 2)" connected false
 serial_before=$(openssl x509 -noout -serial -in "$T/node2/varlib/garrison/identity-cert.pem")
 start_defender 2 "$T/task.env"
-check "a restarted Defender reconnects" wait_until 30 test "$(defender_field "$(node_host 2)" connected)" = true
+check "a restarted Defender reconnects" wait_until 30 defender_is "$(node_host 2)" connected true
 check "and keeps its identity (no second enrollment)" \
 	test "$(grep -c 'enrolled; identity stored' "$T/node2/defender.log")" = 1 -a \
 	"$(openssl x509 -noout -serial -in "$T/node2/varlib/garrison/identity-cert.pem")" = "$serial_before"
@@ -167,20 +176,20 @@ check "and keeps its identity (no second enrollment)" \
 kill "$CONSOLE_PID"; wait "$CONSOLE_PID" 2>/dev/null
 start_console "$T/console" $API_PORT $DEF_PORT "$T/console.log"
 wait_until 20 curl -sf --max-time 2 --cacert "$T/console/ca.pem" "https://$BRIDGE_IP:$API_PORT/api/v1/_ping" -o /dev/null
-check "the token survives the Console restart" test "$(api GET /api/v1/defenders/names -o /dev/null -w '%{http_code}')" = 200
+check "the token survives the Console restart" test "$(api_code GET /api/v1/defenders/names)" = 200
 check "after a Console restart all $N Defenders are connected again" wait_until 75 connected_is "$N"
 check "the restart kept one record per node" test "$(api GET /api/v1/defenders | jq length)" = "$N"
 
 # ---- a deleted Defender is refused from then on --------------------------------------------------
 victim=$(node_host "$N")
-code=$(api DELETE "/api/v1/defenders/$victim" -o /dev/null -w '%{http_code}')
+code=$(api_code DELETE "/api/v1/defenders/$victim")
 check "DELETE /api/v1/defenders/$victim answers 200 (got $code)" test "$code" = 200
 check "the Console refuses its identity and logs it" \
 	wait_until 60 grep -q "serial .*refused: identity revoked" "$T/console.log"
 sleep 2
 check "the deleted Defender does not come back" test "$(api GET "/api/v1/defenders?hostname=$victim" | jq length)" = 0
 check "the deleted Defender logs why it is refused" grep -q "identity revoked" "$T/node$N/defender.log"
-code=$(api DELETE "/api/v1/defenders/$victim" -o /dev/null -w '%{http_code}')
+code=$(api_code DELETE "/api/v1/defenders/$victim")
 check "deleting it again is 404 (got $code)" test "$code" = 404
 
 # ---- a revoked install bundle is refused, a Defender already enrolled is not ---------------------
@@ -208,7 +217,7 @@ F=$((N + 2))
 sed "s|^INSTALL_BUNDLE=.*|INSTALL_BUNDLE=$foreign|" "$T/task.env" >"$T/foreign.env"
 start_defender "$F" "$T/foreign.env"
 check "a Defender with a foreign bundle does not trust this Console" \
-	wait_until 30 grep -q "cannot connect" "$T/node$F/defender.log"
+	wait_until 30 grep -q "certificate is not trusted" "$T/node$F/defender.log"
 check "and never appears in the list" test "$(api GET "/api/v1/defenders?hostname=$(node_host $F)" | jq length)" = 0
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$T/console/ca.pem" "https://$BRIDGE_IP:$DEF_PORT/")
 check "the Defender channel refuses a peer without a client certificate (curl got $code)" test "$code" = 000

@@ -49,7 +49,8 @@ net_bridge() {
 }
 # net_host NS BRIDGE ADDR/24: a test host (network namespace) with one veth on the bridge.
 net_host() {
-	local ns=$1 br=$2 addr=$3 v="v${ns: -10}"
+	local ns=$1 br=$2 addr=$3 v
+	v="v$1"; v=${v:0:15}
 	ip netns add "$ns" || return 1
 	T_NETNS+=("$ns")
 	ip link add "$v" type veth peer name eth0 netns "$ns" || return 1

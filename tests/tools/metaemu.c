@@ -386,7 +386,7 @@ static int emu_load_route(struct route *rt, json_t *j, const char *dir, size_t i
 		free(data);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && len > 0; i++)
 		memcpy(rt->body + i * len, data, len);
 	rt->body[rt->body_len] = '\0';
 	free(data);

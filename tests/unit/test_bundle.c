@@ -484,4 +484,5 @@ T_TEST(test_create_and_encode_args)
 T_MAIN(T_CASE(test_round_trip), T_CASE(test_bad_base64), T_CASE(test_not_json),
        T_CASE(test_wrong_types_and_missing), T_CASE(test_foreign_ca),
        T_CASE(test_server_cert_as_enroll), T_CASE(test_key_mismatch), T_CASE(test_cn_mismatch),
-       T_CASE(test_expired_enroll_cert), T_CASE(test_oversized), T_CASE(test_create_and_encode_args))
+       T_CASE(test_expired_enroll_cert), T_CASE(test_oversized),
+       T_CASE(test_create_and_encode_args))

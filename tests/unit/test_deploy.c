@@ -864,6 +864,15 @@ T_TEST(connection_refused_is_reported)
 	T_CHECK(strstr(apiclient_errmsg(c), "cannot connect to https://127.0.0.1:1") != NULL);
 	T_CHECK_INT(apiclient_call(c, "GET", "no-slash", NULL, &r), -EINVAL);
 	T_CHECK_INT(apiclient_call(c, "GET", "/a b", NULL, &r), -EINVAL);
+	T_CHECK_INT(apiclient_call(c, "GET", "/a\x01", NULL, &r), -EINVAL);
+	T_CHECK_INT(apiclient_call(c, "get", "/api/v1/_ping", NULL, &r), -EINVAL);
+	T_CHECK_INT(apiclient_call(c, "GET /x HTTP/1.1\r\n", "/api/v1/_ping", NULL, &r), -EINVAL);
+	{
+		json_t *b = json_object();
+
+		T_CHECK_INT(apiclient_call(c, "GET", "/api/v1/_ping", b, &r), -EINVAL);
+		json_decref(b);
+	}
 	apiclient_free(c);
 	apiclient_free(NULL);
 

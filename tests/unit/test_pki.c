@@ -163,6 +163,24 @@ T_TEST(test_issue_and_verify)
 	/* The CA itself is not a leaf of either kind. */
 	T_CHECK_INT(pki_verify(ca, ca, PKI_USAGE_CLIENT), -EACCES);
 	T_CHECK_INT(pki_verify(ca, ca, PKI_USAGE_SERVER), -EACCES);
+	/* Not even a CA that also claims clientAuth and digitalSignature. */
+	X509 *evil = X509_dup(ca);
+	ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
+	EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+	T_CHECK(evil && ku && eku && ASN1_BIT_STRING_set_bit(ku, 0, 1) &&
+		ASN1_BIT_STRING_set_bit(ku, 5, 1) &&
+		sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)) &&
+		X509_add1_ext_i2d(evil, NID_key_usage, ku, 1, X509V3_ADD_REPLACE) == 1 &&
+		X509_add1_ext_i2d(evil, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) == 1 &&
+		X509_sign(evil, cak, EVP_sha256()) > 0);
+	T_CHECK_INT(pki_verify(evil, evil, PKI_USAGE_CLIENT), -EACCES);
+	/* Control: the same CA does issue valid client certificates. */
+	X509 *from_evil = issue(evil, cak, "x", 1, PKI_USAGE_CLIENT, NULL);
+	T_CHECK(from_evil != NULL && pki_verify(evil, from_evil, PKI_USAGE_CLIENT) == 0);
+	X509_free(from_evil);
+	sk_ASN1_OBJECT_free(eku);
+	ASN1_BIT_STRING_free(ku);
+	X509_free(evil);
 	T_CHECK_INT(pki_verify(NULL, cli, PKI_USAGE_CLIENT), -EINVAL);
 	T_CHECK_INT(pki_verify(ca, cli, (enum pki_usage)7), -EINVAL);
 
@@ -398,6 +416,13 @@ T_TEST(test_csr_round_trip)
 	T_CHECK_INT(pki_verify(ca, x, PKI_USAGE_CLIENT), 0);
 	T_CHECK_INT(pki_verify(ca, x, PKI_USAGE_SERVER), -EACCES);
 	T_CHECK(X509_get_ext_by_NID(x, NID_subject_alt_name, -1) < 0);
+	/* Enrollment refuses a request for the key the Defender connected with (the bundle's). */
+	X509 *x2 = (X509 *)1;
+	T_CHECK_INT(pki_csr_sign_fresh(ca, cak, csr, "n", 30, k, &x2), -EACCES);
+	T_CHECK(x2 == NULL);
+	T_CHECK_INT(pki_csr_sign_fresh(ca, cak, csr, "n", 30, other, &x2), 0);
+	T_CHECK(x2 != NULL && pki_key_matches_cert(k, x2) == 0);
+	X509_free(x2);
 	free(csr);
 	T_CHECK_INT(pki_csr_new(k, "", &csr), -EINVAL);
 	T_CHECK(csr == NULL);
@@ -563,7 +588,8 @@ T_TEST(test_pem_garbage)
 		"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
 		"-----BEGIN CERTIFICATE-----\n!!!!not base64!!!!\n-----END CERTIFICATE-----\n",
 		"-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAKHBfpegPjMCMA0GCSqGSIb3DQEBCwUAMBExDzANBgNVBAMMBnRl\n",
-		"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n",
+		"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n"
+		"-----END PRIVATE KEY-----\n",
 		"-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(junk); i++) {
@@ -669,7 +695,9 @@ T_TEST(test_files)
 	T_CHECK(k2 != NULL && c2 != NULL && pki_key_matches_cert(k2, c2) == 0);
 	EVP_PKEY_free(k2);
 	X509_free(c2);
-	/* Wrong kinds, missing and oversized files. */
+	/* Wrong kinds, missing and oversized files (the certificate made private first, so that the
+	 * key loader has no permissions to warn about). */
+	T_CHECK(chmod(cpath, 0600) == 0);
 	T_CHECK_INT(pki_key_load(cpath, &k2), -EINVAL);
 	T_CHECK_INT(pki_cert_load(kpath, &c2), -EINVAL);
 	T_CHECK_INT(pki_cert_load("/nonexistent/garrison/ca.crt", &c2), -ENOENT);
