@@ -261,7 +261,8 @@ static void on_enroll(struct hub *h, struct hub_conn *conn, json_t *msg)
 	const char *host = msg_str(msg, "hostname", PROTO_HOSTNAME_MAX);
 	const char *csr = msg_text(msg, "csr", 8192, 1);
 	struct store *s = h->c->store;
-	X509 *cert = NULL;
+	X509 *cert = NULL, *peer;
+	SSL *ssl;
 	char *pem = NULL, *serial = NULL;
 	time_t not_after = 0;
 
@@ -270,7 +271,15 @@ static void on_enroll(struct hub *h, struct hub_conn *conn, json_t *msg)
 		refuse_later(conn, "bad enrollment request");
 		return;
 	}
-	if (pki_csr_sign(h->c->ca_cert, h->c->ca_key, csr, host, DEFENDER_CERT_DAYS, &cert) < 0 ||
+	/* The enrollment key is shared by every holder of the bundle: never certify it. */
+	ssl = lws_get_ssl(conn->wsi);
+	peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	if (peer == NULL) {
+		refuse_later(conn, "certificate required");
+		return;
+	}
+	if (pki_csr_sign_fresh(h->c->ca_cert, h->c->ca_key, csr, host, DEFENDER_CERT_DAYS,
+			       X509_get0_pubkey(peer), &cert) < 0 ||
 	    pki_cert_info(cert, NULL, &serial, &not_after) < 0 || pki_cert_to_pem(cert, &pem) < 0) {
 		log_warn("hub: enrollment of %s from %s refused: invalid CSR", host, conn->peer);
 		refuse_later(conn, "invalid CSR");

@@ -123,6 +123,29 @@ if [ -f tests/tools/validate_ecs_taskdef.py ]; then
 		RegisterTaskDefinitionRequest "$T/taskdef.json"
 fi
 jq -r '.containerDefinitions[0].environment[] | "\(.name)=\(.value)"' "$T/taskdef.json" >"$T/task.env"
+# The same through the CLI (twistcli's `defender export`), and the other formats.
+CLI=("$BIN/garrison")
+CONN=(--address "https://$BRIDGE_IP:$API_PORT" --user admin --cacert "$T/console/ca.pem")
+export GARRISON_PASSWORD=test-admin-pw
+check "garrison defender export ecs writes a valid task definition" \
+	sh -c '"$0" defender export ecs "$@" --output "'"$T"'/cli-taskdef.json" &&
+		python3 tests/tools/validate_ecs_taskdef.py tests/data/aws/ecs-api/ecs-2014-11-13.normal.json \
+			RegisterTaskDefinitionRequest "'"$T"'/cli-taskdef.json" >/dev/null' "${CLI[@]}" "${CONN[@]}"
+check "the CLI's task definition uses the --address host and family pc-defender" \
+	test "$(jq -r '[.family, (.containerDefinitions[0].environment[]|select(.name=="WS_ADDRESS")|.value)]|join(" ")' "$T/cli-taskdef.json")" = \
+	"pc-defender wss://$BRIDGE_IP:$DEF_PORT"
+check "garrison defender export ecs --format cloudformation is valid against the resource spec" \
+	sh -c '"$0" defender export ecs --format cloudformation --cluster pc-ecs-cluster "$@" --output "'"$T"'/cfn.json" &&
+		python3 tests/tools/validate_cfn.py tests/data/aws/cfn-resource-spec-ecs-taskdef-service.json "'"$T"'/cfn.json" >/dev/null' \
+	"${CLI[@]}" "${CONN[@]}"
+check "garrison defender export daemonset is a valid apps/v1 DaemonSet" \
+	sh -c '"$0" defender export daemonset "$@" --output "'"$T"'/ds.yaml" &&
+		python3 tests/tools/validate_k8s_daemonset.py tests/data/kubernetes/schema/v1.32.2-standalone-strict-daemonset-apps-v1.json "'"$T"'/ds.yaml" >/dev/null' \
+	"${CLI[@]}" "${CONN[@]}"
+code=$("${CLI[@]}" defender export ecs --address "https://$BRIDGE_IP:$API_PORT" --user admin --password wrong \
+	--cacert "$T/console/ca.pem" >/dev/null 2>"$T/cli-err"; echo $?)
+check "the CLI fails with status 1 and says why on a wrong password" test "$code" = 1 -a -s "$T/cli-err"
+
 check "the task definition lists the Defender's environment" \
 	test "$(cut -d= -f1 "$T/task.env" | sort | tr '\n' ' ')" != ""
 
@@ -142,6 +165,8 @@ check "every Defender reports system info and a certificate expiration" \
 check "cloud metadata names AWS and the account of the container instance" \
 	test "$(jq -r '[.[].cloudMetadata|.provider+":"+.accountID]|unique|join(",")' "$T/list.json")" = "aws:123456789012"
 api GET /api/v1/radar/container/clusters >"$T/clusters.json"
+check "garrison defender list shows the $N connected Defenders" \
+	test "$("${CLI[@]}" defender list "${CONN[@]}" --connected --cluster pc-ecs-cluster | grep -c pc-ecs-cluster)" = "$N"
 check "Radar shows one cluster pc-ecs-cluster with $N hosts" \
 	test "$(jq -r '[.[]|.name+":"+(.hostCount|tostring)]|join(",")' "$T/clusters.json")" = "pc-ecs-cluster:$N"
 check "the summary counts $N connected container Defenders" \
