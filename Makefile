@@ -39,6 +39,8 @@ BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 BINS     := $(B)/bin/garrison-console $(B)/bin/garrison-defender $(B)/bin/garrison
 
 .PHONY: all deps check run clean unit integration
+# Keep intermediate objects (tests and tools are built from them).
+.SECONDARY:
 all: $(BINS) $(UNIT) $(TOOLS) $(BENCH)
 
 deps:
@@ -83,3 +85,38 @@ run: deps all
 
 clean:
 	rm -rf build
+
+# ---- fuzz (begin)
+# make fuzz: one libFuzzer binary per tests/fuzz/<target>/fuzz_<target>.c, into build/fuzz/<target>.
+# Everything here is built with clang (FUZZ_CC) and ASan+UBSan: the library sources are compiled
+# again into build/fuzz/obj/ with coverage instrumentation, never mixed with the gcc objects.
+# tests/unit/fuzz_regress.sh builds this and runs each harness; tests/fuzz/README.md says more.
+FUZZ_CC      ?= clang
+FB           := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  ?= -O1 -g
+FUZZ_CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+                -Iinclude -Ilib $(PKG_CFLAGS) -DGARRISON_VERSION='"$(VERSION)"' $(FUZZ_SAN)
+FUZZ_SRC     := $(wildcard tests/fuzz/*/fuzz_*.c)
+FUZZ_BINS    := $(patsubst tests/fuzz/%/,$(FB)/%,$(dir $(FUZZ_SRC)))
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/obj/%.o)
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+
+$(FB)/obj/lib/%.o: lib/%.c $(wildcard include/garrison/*.h) $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FB)/libgarrison.a: $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+# A harness is built straight from its one source file; the target is named after its folder.
+define FUZZ_HARNESS
+$(FB)/$(1): tests/fuzz/$(1)/fuzz_$(1).c $(FB)/libgarrison.a $(wildcard include/garrison/*.h) $(wildcard lib/*.h)
+	@mkdir -p $(FB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$< $(FB)/libgarrison.a $(LDLIBS)
+endef
+$(foreach t,$(notdir $(FUZZ_BINS)),$(eval $(call FUZZ_HARNESS,$(t))))
+# ---- fuzz (end)

@@ -9,7 +9,7 @@
 # a Defender with a foreign bundle.
 set -u
 cd "$(dirname "$0")/../.."
-. tests/integration/lib.sh
+. tests/integration/testlib.bash
 
 BIN=${GARRISON_BIN_DIR:-$PWD/build/san/bin}
 TOOLS=${GARRISON_TOOLS_DIR:-$PWD/build/san/tools}
