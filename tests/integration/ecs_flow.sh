@@ -54,16 +54,17 @@ defender_is() { # HOST FIELD VALUE (re-evaluated on every call, for wait_until)
 
 node_host() { echo "ip-10-213-$ID-$((10 + $1)).ec2.internal"; }
 DEF_PIDS=()
-# start_defender I ENV_FILE: runs a Defender on node I with only the environment in ENV_FILE.
+# start_defender I ENV_FILE [EXTRA_ENV]: runs a Defender on node I with only the environment in
+# ENV_FILE, GARRISON_CLOUD_METADATA=off, and EXTRA_ENV (space separated, wins over both).
 start_defender() {
 	local i=$1 ns=gn$ID-$1 h
 	h=$(node_host "$i")
 	mkdir -p "$T/node$i/varlib/garrison"
 	ip netns exec "$ns" unshare --mount --uts sh -c '
-		hostname "$1" && mount --bind "$2" /var/lib && shift 3 &&
-		exec env -i PATH=/usr/bin:/bin $(cat "$0") GARRISON_CLOUD_METADATA=off \
+		hostname "$1" && mount --bind "$2" /var/lib && extra=$3 && shift 3 &&
+		exec env -i PATH=/usr/bin:/bin $(cat "$0") GARRISON_CLOUD_METADATA=off $extra \
 			ASAN_OPTIONS=detect_leaks=0 "$@"' \
-		"$2" "$h" "$T/node$i/varlib" "" "$BIN/garrison-defender" \
+		"$2" "$h" "$T/node$i/varlib" "${3:-}" "$BIN/garrison-defender" \
 		>>"$T/node$i/defender.log" 2>&1 &
 	DEF_PIDS[$i]=$!
 	T_PIDS+=("$!")
@@ -71,7 +72,7 @@ start_defender() {
 
 # ---- the test hosts -------------------------------------------------------------------------
 net_bridge "$BR" "$BRIDGE_IP/24" || { not_ok "create the bridge"; t_done; exit 1; }
-for i in $(seq 1 $((N + 2))); do
+for i in $(seq 1 $((N + 4))); do
 	net_host "gn$ID-$i" "$BR" "$NET.$((10 + i))/24" || { not_ok "create test host $i"; t_done; exit 1; }
 	# The ECS agent of this container instance: the documented /v1/metadata answer, with the
 	# placeholders filled in for this instance (rule: cluster_name -> pc-ecs-cluster,
@@ -254,8 +255,44 @@ rc=$?
 check "a corrupt bundle is refused with a clear error (exit $rc)" test $rc = 2 -a -n "$(grep 'INSTALL_BUNDLE is invalid' "$T/bad.log")"
 check "the Console did not crash" kill -0 "$CONSOLE_PID"
 
+# ---- GKE nodes in two projects under one cluster name: one cluster, both projects visible -------
+# Their metadata server (metaemu on the namespace's 127.0.0.1:8080, pointed at by GCE_METADATA_HOST)
+# answers the derived GKE paths; the second node's project id is changed to other-project.
+for g in 1 2; do
+	i=$((N + 2 + g))
+	proj=$([ $g = 1 ] && echo '"file":"'"$PWD"'/tests/data/cloud/gcp/computeMetadata_v1_project_project-id.txt"' || echo '"body":"other-project"')
+	cat >"$T/node$i/gce-routes.json" <<JSON
+[{"method":"GET","path":"/computeMetadata/v1/instance/attributes/cluster-name","status":200,
+  "file":"$PWD/tests/data/cloud/gcp/computeMetadata_v1_instance_attributes_cluster-name.txt",
+  "headers":{"Metadata-Flavor":"Google"},"requireHeaders":{"Metadata-Flavor":"Google"}},
+ {"method":"GET","path":"/computeMetadata/v1/project/project-id","status":200,$proj,
+  "headers":{"Metadata-Flavor":"Google"},"requireHeaders":{"Metadata-Flavor":"Google"}}]
+JSON
+	ip netns exec "gn$ID-$i" "$TOOLS/metaemu" --listen 127.0.0.1:8080 --routes "$T/node$i/gce-routes.json" \
+		>"$T/node$i/gce.log" 2>&1 &
+	T_PIDS+=("$!")
+	# no ECS agent on these nodes: kill the one started for every node
+	ip netns pids "gn$ID-$i" | while read -r p; do
+		grep -q 51678 "/proc/$p/cmdline" 2>/dev/null && kill "$p"
+	done
+	sed -e "s|^INSTALL_BUNDLE=.*|INSTALL_BUNDLE=$new|" -e 's|^DEFENDER_TYPE=.*|DEFENDER_TYPE=daemonset|' \
+		"$T/task.env" >"$T/gke.env"
+	start_defender "$i" "$T/gke.env" "GARRISON_CLOUD_METADATA=on GCE_METADATA_HOST=127.0.0.1:8080 \
+GARRISON_AZURE_IMDS_ENDPOINT=http://127.0.0.1:9 AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9"
+done
+gke_ok() {
+	api GET /api/v1/radar/container/clusters >"$T/clusters2.json" &&
+	[ "$(jq -r '.[]|select(.name=="test-cluster")|[(.hostCount|tostring),(.sources|join("+")),(.accountIDs|sort|join("+")),.cloudProvider]|join(",")' "$T/clusters2.json")" = \
+		"2,gcp,other-project+test-project,gcp" ]
+}
+check "two GKE nodes of one cluster name in two projects are one cluster, both projects listed" wait_until 30 gke_ok
+check "the GKE Defenders report type daemonset and cluster test-cluster" \
+	test "$(api GET '/api/v1/defenders?cluster=test-cluster' | jq -r '[.[]|.type+":"+.clusterSource]|unique|join(",")')" = "daemonset:gcp"
+check "pc-ecs-cluster is still its own cluster" \
+	test "$(jq -r '.[]|select(.name=="pc-ecs-cluster")|.cloudProvider' "$T/clusters2.json")" = aws
+
 if [ "$T_FAILED" -ne 0 ]; then
 	echo "---- console.log"; tail -n 60 "$T/console.log"
-	for i in $(seq 1 $((N + 2))); do echo "---- node $i"; tail -n 15 "$T/node$i/defender.log" 2>/dev/null; done
+	for i in $(seq 1 $((N + 4))); do echo "---- node $i"; tail -n 15 "$T/node$i/defender.log" 2>/dev/null; done
 fi
 t_done

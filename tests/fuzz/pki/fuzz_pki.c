@@ -7,10 +7,11 @@
  * What gets parsed is then used the way Garrison uses it, and the results are checked:
  *  - a certificate: pki_cert_info(), pki_verify_why() against the CA, the CA and self-signature
  *    checks bundle_decode() makes, and a PEM round trip that must give the same certificate;
- *  - a key: it must be P-256 (pki_key_to_pem() accepts it), must not match the CA's certificate,
- *    and survives a round trip;
- *  - a CSR that is signed: the certificate must verify as a client certificate of the CA and
- *    carry the CN the Console chose, never one from the request.
+ *  - a key: it must be P-256 with a named curve, not explicit parameters (pki_key_to_pem()
+ *    accepts it), must not match the CA's certificate, and survives a round trip;
+ *  - a CSR that is signed: its key must be a named-curve P-256 key, and the certificate must
+ *    verify as a client certificate of the CA and carry the CN the Console chose, never one from
+ *    the request.
  *
  * Seeds: GARRISON_FUZZ_WRITE_SEEDS=DIR build/fuzz/pki writes a CA, a leaf, a key and a CSR made
  * by this module into DIR and exits; tests/fuzz/README.md lists the other seeds and how they were
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -63,10 +65,24 @@ static void use_cert(X509 *c)
 	}
 }
 
+/* pki.c promises to refuse P-256 keys given with explicit curve parameters (the shape of
+ * CVE-2020-0601); OpenSSL still names their group, so ask for the encoding itself. */
+static void check_named_curve(EVP_PKEY *k)
+{
+	char enc[32] = "";
+	size_t len = 0;
+
+	if (!EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), &len) ||
+	    strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0)
+		abort(); /* an explicit-parameters key got through */
+}
+
 static void use_key(EVP_PKEY *k)
 {
 	char *pem = NULL;
 	EVP_PKEY *back = NULL;
+
+	check_named_curve(k);
 
 	if (pki_key_matches_cert(k, ca) == 0)
 		abort(); /* only the CA's own key may match the CA */
@@ -82,6 +98,8 @@ static void use_key(EVP_PKEY *k)
 static void use_signed(X509 *c)
 {
 	char *cn = NULL;
+
+	check_named_curve(X509_get0_pubkey(c));
 
 	if (pki_verify(ca, c, PKI_USAGE_CLIENT) != 0 || pki_cert_info(c, &cn, NULL, NULL) != 0 ||
 	    strcmp(cn, FUZZ_CN) != 0)
