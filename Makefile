@@ -31,6 +31,8 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CON_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard console/*.c))
+# The Console's modules without main(), for unit tests of the store and API helpers.
+CON_LIB_OBJ := $(filter-out $(B)/obj/console/main.o,$(CON_OBJ))
 DEF_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard defender/*.c))
 CLI_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard cli/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -54,6 +56,10 @@ $(B)/libgarrison.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
+$(B)/libconsole.a: $(CON_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
 $(B)/bin/garrison-console: $(CON_OBJ) $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -64,7 +70,7 @@ $(B)/bin/garrison: $(CLI_OBJ) $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libgarrison.a
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libconsole.a $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libgarrison.a

@@ -58,6 +58,7 @@
 #define BACKOFF_MAX_MS 30000
 #define K_MAX 200000
 #define LWS_ERR_LINES_MAX 20
+#define STOP_GRACE_MS 10000
 
 enum phase { PH_ENROLL, PH_CONNECT, PH_HOLD, PH_LINGER, PH_STOP };
 
@@ -146,6 +147,8 @@ struct swarm {
 	double console_cpu_start, console_cpu_end;
 	int64_t hold_start_ms;
 	int lws_err_lines;
+	int close_requested, finished;
+	long console_rss_kb, console_hwm_kb, swarm_rss_kb; /* at the end of the hold */
 };
 
 static struct swarm *the_swarm;
@@ -615,6 +618,10 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 
 	if (sw == NULL || s == NULL)
 		return 0;
+	/* An older connection of this Defender (an enrollment connection still closing when the
+	 * Defender already connects again) must not touch the current attempt. */
+	if (wsi != s->wsi)
+		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION: {
 		X509_STORE_CTX *xs = user;
@@ -640,7 +647,6 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		X509 *mine = ssl ? SSL_get_certificate(ssl) : NULL;
 		X509 *want = s->enrolling ? sw->enroll_cert : s->cert;
 
-		s->wsi = wsi;
 		if (s->st != S_CONNECTING)
 			return -1;
 		if (mine == NULL || want == NULL || X509_cmp(mine, want) != 0) {
@@ -682,6 +688,10 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (sw->phase == PH_STOP) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"swarm stopping", 14);
+			return -1;
+		}
 		if (s->out) {
 			int w = lws_write(wsi, s->out + LWS_PRE, s->out_len, LWS_WRITE_TEXT);
 			size_t n = s->out_len;
@@ -750,6 +760,10 @@ static void sim_launch(struct swarm *sw, struct sim *s, int64_t now)
 	ci.protocol = PROTO_NAME;
 	ci.ssl_connection = LCCSCF_USE_SSL;
 	ci.opaque_user_data = s;
+	/* lws reports this attempt's wsi before connect_via_info returns (pwsi): the callback only
+	 * acts on events of the wsi stored here. */
+	ci.pwsi = &s->wsi;
+	s->wsi = NULL;
 	s->st = S_CONNECTING;
 	s->enrolling = sw->phase == PH_ENROLL;
 	s->attempts++;
@@ -758,19 +772,16 @@ static void sim_launch(struct swarm *sw, struct sim *s, int64_t now)
 	sw->inflight++;
 	sw->c.attempts++;
 	w = lws_client_connect_via_info(&ci);
-	if (w == NULL) {
-		/* lws may already have reported CONNECTION_ERROR (then s is no longer connecting). */
-		if (s->st == S_CONNECTING) {
-			sw->c.conn_errors++;
-			sim_ended(sw, s, "lws_client_connect_via_info failed");
-		}
-		return;
+	if (w == NULL && s->st == S_CONNECTING) {
+		/* Unless lws already reported CONNECTION_ERROR (then s is no longer connecting). */
+		sw->c.conn_errors++;
+		sim_ended(sw, s, "lws_client_connect_via_info failed");
 	}
-	if (s->st == S_CONNECTING)
-		s->wsi = w;
 }
 
 /* ---- phases ---- */
+
+static void tick_cb(lws_sorted_usec_list_t *sul);
 
 static void counters_outstanding(struct swarm *sw, long *out)
 {
@@ -837,6 +848,9 @@ static void phase_enter(struct swarm *sw, enum phase p, int64_t now)
 			sw->at_hold_end = sw->c;
 			counters_outstanding(sw, &sw->outstanding_end);
 			sw->console_cpu_end = proc_cpu_s(sw->console_pid);
+			sw->console_rss_kb = proc_status_kb(sw->console_pid, "VmRSS:");
+			sw->console_hwm_kb = proc_status_kb(sw->console_pid, "VmHWM:");
+			sw->swarm_rss_kb = proc_status_kb(0, "VmRSS:");
 			printf("phase=hold-end epoch=%.3f\n", epoch_s());
 			fflush(stdout);
 			if (p == PH_LINGER)
@@ -865,6 +879,28 @@ static void progress(struct swarm *sw, int64_t now)
 		 sw->c.hb_sent);
 }
 
+/* Stopping: every open connection is closed with a WebSocket close (1000), so that the Console
+ * sees each Defender leave at once; then the service loop ends (after STOP_GRACE_MS at most). */
+static void stop_tick(struct swarm *sw, int64_t now)
+{
+	int open = 0;
+
+	for (int i = 0; i < sw->k; i++) {
+		struct sim *s = &sw->sims[i];
+		if (s->wsi == NULL)
+			continue;
+		open++;
+		if (!sw->close_requested)
+			lws_callback_on_writable(s->wsi);
+	}
+	sw->close_requested = 1;
+	if (open == 0 || now - sw->phase_start_ms > STOP_GRACE_MS) {
+		sw->finished = 1;
+		return;
+	}
+	lws_sul_schedule(sw->ctx, 0, &sw->tick, tick_cb, TICK_US);
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct swarm *sw = lws_container_of(sul, struct swarm, tick);
@@ -877,8 +913,10 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		log_info("swarm: signal received; stopping");
 		phase_enter(sw, PH_STOP, now);
 	}
-	if (sw->phase == PH_STOP)
+	if (sw->phase == PH_STOP) {
+		stop_tick(sw, now);
 		return;
+	}
 
 	/* Phase changes. */
 	for (int i = 0; i < sw->k; i++) {
@@ -894,8 +932,10 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		phase_enter(sw, PH_HOLD, now);
 	else if (sw->phase == PH_HOLD && now - sw->phase_start_ms >= (int64_t)sw->hold_s * 1000)
 		phase_enter(sw, sw->linger ? PH_LINGER : PH_STOP, now);
-	if (sw->phase == PH_STOP)
+	if (sw->phase == PH_STOP) {
+		stop_tick(sw, now);
 		return;
+	}
 	progress(sw, now);
 
 	/* Launches: at most rate per second, at most inflight_max handshakes at a time. */
@@ -1006,8 +1046,7 @@ static void report(struct swarm *sw)
 	double cpu = sw->console_cpu_end >= 0 && sw->console_cpu_start >= 0 ?
 			     sw->console_cpu_end - sw->console_cpu_start : -1;
 	long never = (long)sw->eligible - sw->welcomed_at_end_b;
-	long crss = proc_status_kb(sw->console_pid, "VmRSS:"), chwm = proc_status_kb(sw->console_pid, "VmHWM:");
-	long srss = proc_status_kb(0, "VmRSS:");
+	long crss = sw->console_rss_kb, chwm = sw->console_hwm_kb, srss = sw->swarm_rss_kb;
 	int hb = 0;
 
 	for (int i = 0; i < sw->k && hb == 0; i++)
@@ -1043,9 +1082,9 @@ static void report(struct swarm *sw)
 	       hist_q(&sw->ack_lat, 0.5), hist_q(&sw->ack_lat, 0.99), (long long)sw->ack_lat.max);
 	if (sw->console_pid > 0)
 		printf("console: pid %ld: %.2f CPU s during the hold = %.1f us per heartbeat acked; "
-		       "VmRSS %ld MiB, VmHWM %ld MiB\n", sw->console_pid, cpu,
+		       "at the end of the hold VmRSS %ld MiB, VmHWM %ld MiB\n", sw->console_pid, cpu,
 		       acked > 0 && cpu >= 0 ? cpu * 1e6 / (double)acked : 0.0, crss / 1024, chwm / 1024);
-	printf("swarm:   VmRSS %ld MiB\n", srss / 1024);
+	printf("swarm:   VmRSS %ld MiB at the end of the hold\n", srss / 1024);
 	printf("RESULT k=%d enroll_needed=%d enrolled=%ld enroll_s=%.2f welcomed=%d connect_s=%.2f "
 	       "welcome_p50_ms=%ld welcome_p99_ms=%ld attempts=%ld errors=%ld refused=%ld "
 	       "gave_up=%ld drops=%ld hold_s=%.1f hb_sent=%ld hb_acked=%ld ack_p99_ms=%ld "
@@ -1227,7 +1266,7 @@ int main(int argc, char **argv)
 		phase_enter(&sw, PH_CONNECT, now);
 	}
 	lws_sul_schedule(sw.ctx, 0, &sw.tick, tick_cb, TICK_US);
-	while (sw.phase != PH_STOP)
+	while (!sw.finished)
 		if (lws_service(sw.ctx, 0) < 0)
 			break;
 	lws_sul_cancel(&sw.tick);

@@ -18,6 +18,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/thread.h>
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -229,57 +230,83 @@ static const struct route *route_find(struct api_req *r, int *path_known)
 	return NULL;
 }
 
+void api_req_free(struct api_req *r)
+{
+	if (r == NULL)
+		return;
+	evhttp_clear_headers(&r->query);
+	free(r);
+}
+
 static void api_dispatch(struct evhttp_request *req, void *arg)
 {
-	struct api_req r;
+	struct api_req *r = calloc(1, sizeof(*r));
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *raw_query = uri ? evhttp_uri_get_query(uri) : NULL;
 	char *decoded = NULL;
 	const struct route *rt;
 	size_t dlen = 0;
-	int known;
+	int known, a;
 
-	memset(&r, 0, sizeof(r));
-	TAILQ_INIT(&r.query);
-	r.req = req;
-	r.c = arg;
-	r.method = evhttp_request_get_command(req);
+	if (r == NULL) {
+		evhttp_send_error(req, 503, "out of memory");
+		return;
+	}
+	TAILQ_INIT(&r->query);
+	r->req = req;
+	r->c = arg;
+	r->method = evhttp_request_get_command(req);
 	if (raw_path == NULL)
 		raw_path = "/";
 	decoded = evhttp_uridecode(raw_path, 0, &dlen);
 	/* A decoded path with an embedded NUL (strlen shorter than the size) is refused too. */
 	if (decoded == NULL || strlen(decoded) != dlen ||
-	    normalise_path(decoded, r.path, sizeof(r.path)) < 0) {
-		api_error(&r, 400, "bad request path");
+	    normalise_path(decoded, r->path, sizeof(r->path)) < 0) {
+		api_error(r, 400, "bad request path");
 		goto out;
 	}
-	if (raw_query && evhttp_parse_query_str(raw_query, &r.query) < 0) {
-		api_error(&r, 400, "bad query string");
+	if (raw_query && evhttp_parse_query_str(raw_query, &r->query) < 0) {
+		api_error(r, 400, "bad query string");
 		goto out;
 	}
-	rt = route_find(&r, &known);
+	rt = route_find(r, &known);
 	if (rt == NULL) {
 		if (known)
-			api_error(&r, 405, "method not allowed on %s", r.path);
-		else if (strncmp(r.path, "/api/", 5) != 0 && r.method == EVHTTP_REQ_GET)
-			api_reply_raw(&r, 200, "text/html; charset=utf-8",
+			api_error(r, 405, "method not allowed on %s", r->path);
+		else if (strncmp(r->path, "/api/", 5) != 0 && r->method == EVHTTP_REQ_GET)
+			api_reply_raw(r, 200, "text/html; charset=utf-8",
 				      "<!doctype html><title>Garrison Console</title>"
 				      "<p>Garrison Console. The REST API is under /api/v1/.</p>", 102);
 		else
-			api_error(&r, 404, "no such endpoint: %s", r.path);
+			api_error(r, 404, "no such endpoint: %s", r->path);
 		goto out;
 	}
-	if (!rt->public_ && auth_request(&r) < 0) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-				  "Basic realm=\"Garrison\"");
-		api_error(&r, 401, "authentication required");
-		goto out;
+	r->handler = rt->fn;
+	if (!rt->public_) {
+		a = auth_request(r);
+		if (a == AUTH_DEFERRED) {
+			r = NULL; /* owned by the password worker now */
+			goto out;
+		}
+		if (a < 0) {
+			api_unauthorized(r);
+			goto out;
+		}
 	}
-	rt->fn(&r);
+	rt->fn(r);
+	if (r->deferred)
+		r = NULL;
 out:
 	free(decoded);
-	evhttp_clear_headers(&r.query);
+	api_req_free(r);
+}
+
+void api_unauthorized(struct api_req *r)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
+			  "Basic realm=\"Garrison\"");
+	api_error(r, 401, "authentication required");
 }
 
 static struct bufferevent *api_bevcb(struct event_base *base, void *arg)
@@ -361,7 +388,12 @@ int console_api_run(struct console *c)
 		log_error("api: bad --api-addr %s (want HOST:PORT)", c->api_addr);
 		return -EINVAL;
 	}
+	evthread_use_pthreads();
 	api_base = event_base_new();
+	if (api_base && auth_worker_start(api_base) < 0) {
+		event_base_free(api_base);
+		api_base = NULL;
+	}
 	ctx = api_ssl_ctx(c);
 	if (api_base == NULL || ctx == NULL)
 		goto out;
@@ -394,6 +426,7 @@ out:
 	if (http)
 		evhttp_free(http);
 	SSL_CTX_free(ctx);
+	auth_worker_stop();
 	if (api_base)
 		event_base_free(api_base);
 	api_base = NULL;

@@ -9,6 +9,7 @@
 
 #include <sys/queue.h>
 
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
@@ -25,7 +26,14 @@ struct api_req {
 	const char *param;      /* the {id} part of a route that ends in a parameter */
 	struct evkeyvalq query;
 	char user[128];         /* authenticated user, "" for public routes */
+	void (*handler)(struct api_req *r); /* the route's handler */
+	int deferred;           /* set by a handler that handed the request to a worker */
 };
+
+/* Requests are heap-allocated by the dispatcher and freed after the handler returns, unless the
+ * handler set deferred (then whoever completes it calls api_req_free). */
+void api_req_free(struct api_req *r);
+void api_unauthorized(struct api_req *r);
 
 /* Sends a JSON body (the reference is stolen) with the status. */
 void api_reply_json(struct api_req *r, int status, json_t *body);
@@ -46,11 +54,19 @@ int api_query_bool(struct api_req *r, const char *name);
 void api_total_count(struct api_req *r, long total);
 
 /* auth.c */
-/* Checks username/password; 0 or -EACCES. Slow on purpose (scrypt) unless cached. */
+/* Checks username/password; 0 or -EACCES. Slow on purpose (scrypt): call it only from the
+ * password worker, never on the API loop. */
 int auth_check_password(struct console *c, const char *user, const char *password);
+/* The password worker: a thread that runs password checks and completes the request back on the
+ * API loop (base must have been made after evthread_use_pthreads()). */
+int auth_worker_start(struct event_base *base);
+void auth_worker_stop(void);
+#define AUTH_DEFERRED 1
 /* Creates a bearer token for user (malloc()ed), valid for AUTH_TOKEN_TTL seconds. */
 int auth_token_new(struct console *c, const char *user, char **token);
-/* Authenticates a request from its Authorization header; fills r->user. 0 or -EACCES. */
+/* Authenticates a request from its Authorization header; fills r->user. 0, -EACCES, or
+ * AUTH_DEFERRED when a password must be checked: the worker then owns r and either runs
+ * r->handler or answers 401 itself. */
 int auth_request(struct api_req *r);
 #define AUTH_TOKEN_TTL 3600
 

@@ -58,8 +58,8 @@ static json_t *col_json(sqlite3_stmt *st, int i)
 	return j ? j : json_object();
 }
 
-/* Runs a statement that returns no rows. Values are bound as text (NULL stays NULL), except that
- * an argument list entry of the form "#<n>" is not used: integers go through exec_i below. */
+/* Runs a statement that returns no rows, binding n text values (NULL binds SQL NULL).
+ * The caller holds s->mu. -EEXIST on a constraint violation. */
 static int exec_text(struct store_sqlite *s, const char *sql, int n, const char *const *vals)
 {
 	sqlite3_stmt *st = NULL;

@@ -88,7 +88,7 @@ const char *cl_escape(const char *s, size_t len, char *buf, size_t buflen)
 		return "";
 	for (size_t i = 0; s != NULL && i < len && i < 64; i++) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"') {
 			if (o + 2 > buflen)
 				break;
 			buf[o++] = (char)ch;

@@ -462,11 +462,17 @@ static void emu_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(arg);
 }
 
-static int emu_parse_listen(char *spec, char **addr, unsigned short *port)
+/* Splits a copy of "ADDR:PORT" ("[v6]:PORT" too) held in spec (at most len bytes). */
+static int emu_parse_listen(const char *arg, char *spec, size_t len, char **addr,
+			    unsigned short *port)
 {
-	char *colon = strrchr(spec, ':'), *end = NULL;
+	char *colon, *end = NULL;
 	long v;
 
+	if (strlen(arg) >= len)
+		return -EINVAL;
+	memcpy(spec, arg, strlen(arg) + 1);
+	colon = strrchr(spec, ':');
 	if (colon == NULL || colon == spec)
 		return -EINVAL;
 	*colon = '\0';
@@ -498,7 +504,8 @@ int main(int argc, char **argv)
 	socklen_t sslen = sizeof(ss);
 	unsigned short port = 0;
 	struct emu e;
-	char *listen = NULL, *addr = NULL, buf[16];
+	const char *listen = NULL;
+	char spec[256], *addr = NULL, buf[16];
 	int rc = 2;
 
 	memset(&e, 0, sizeof(e));
@@ -516,7 +523,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (listen == NULL || routes == NULL || emu_parse_listen(listen, &addr, &port) < 0) {
+	if (listen == NULL || routes == NULL || emu_parse_listen(listen, spec, sizeof(spec), &addr, &port) < 0) {
 		usage();
 		return 2;
 	}
