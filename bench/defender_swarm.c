@@ -27,6 +27,7 @@
  * Figures go to standard output; progress and diagnostics go to the log (standard error).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -367,16 +368,44 @@ static long identities_load(struct swarm *sw)
 	return n;
 }
 
+/* Writes a whole file without fsync: the cache only saves time, and thousands of fsyncs would
+ * make the enrollment figure a measure of this disk instead of the Console. */
+static int write_plain(const char *path, const char *data, mode_t mode)
+{
+	size_t len = strlen(data), off = 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t w = write(fd, data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	close(fd);
+	return r;
+}
+
 static void identity_save(struct swarm *sw, struct sim *s)
 {
-	char kp[PATH_MAX], cp[PATH_MAX];
+	char kp[PATH_MAX], cp[PATH_MAX], *kpem = NULL, *cpem = NULL;
 
 	if (sw->identity_dir == NULL)
 		return;
 	if (id_path(kp, sizeof(kp), sw->identity_dir, s->host, ".key.pem") < 0 ||
 	    id_path(cp, sizeof(cp), sw->identity_dir, s->host, ".cert.pem") < 0 ||
-	    pki_key_save(kp, s->key) < 0 || pki_cert_save(cp, s->cert) < 0)
+	    pki_key_to_pem(s->key, &kpem) < 0 || pki_cert_to_pem(s->cert, &cpem) < 0 ||
+	    write_plain(kp, kpem, 0600) < 0 || write_plain(cp, cpem, 0644) < 0)
 		log_warn("swarm: cannot cache the identity of %s in %s", s->host, sw->identity_dir);
+	if (kpem)
+		OPENSSL_cleanse(kpem, strlen(kpem));
+	free(kpem);
+	free(cpem);
 }
 
 /* ---- messages ---- */
@@ -479,18 +508,19 @@ static void sim_ended(struct swarm *sw, struct sim *s, const char *why)
 		break;
 	case S_WELCOMED:
 		sw->welcomed_now--;
-		sw->c.drops++;
+		if (sw->phase != PH_STOP)
+			sw->c.drops++; /* at PH_STOP the swarm closes it */
 		s->attempts = 0;
 		break;
 	default:
 		return; /* S_DONE (closing after enrollment), S_IDLE at shutdown */
 	}
-	if (why)
-		note(sw, why);
 	if (sw->phase == PH_STOP) {
 		s->st = S_IDLE;
 		return;
 	}
+	if (why)
+		note(sw, why);
 	if (s->attempts >= sw->max_attempts) {
 		s->st = S_FAILED;
 		sw->c.gave_up++;
@@ -896,6 +926,7 @@ static void stop_tick(struct swarm *sw, int64_t now)
 	sw->close_requested = 1;
 	if (open == 0 || now - sw->phase_start_ms > STOP_GRACE_MS) {
 		sw->finished = 1;
+		lws_cancel_service(sw->ctx); /* no timer is left to end the wait in lws_service() */
 		return;
 	}
 	lws_sul_schedule(sw->ctx, 0, &sw->tick, tick_cb, TICK_US);
@@ -1042,6 +1073,13 @@ static int load_bundle(struct swarm *sw)
 static void report(struct swarm *sw)
 {
 	struct counters *a = &sw->at_hold_start, *b = &sw->at_hold_end;
+
+	if (sw->hold_start_ms == 0) { /* stopped before the hold: report what happened */
+		sw->at_hold_end = sw->c;
+		sw->at_hold_start = sw->c;
+		if (sw->need_enroll > 0 && sw->enrolled_in_a == 0)
+			sw->enrolled_in_a = sw->c.enrolled;
+	}
 	long sent = b->hb_sent - a->hb_sent, acked = b->hb_acked - a->hb_acked;
 	double cpu = sw->console_cpu_end >= 0 && sw->console_cpu_start >= 0 ?
 			     sw->console_cpu_end - sw->console_cpu_start : -1;

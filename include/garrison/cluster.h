@@ -48,10 +48,11 @@ void cluster_opts_from_env(struct cluster_opts *o);
 /* Resolves the cluster identity. Returns 0 and fills *out (the caller releases it with
  * cluster_identity_clear()), or -ENOMEM; nothing else fails: when no source answers, not even
  * the node IP, the name is "unknown" and the source "none". Blocks for at most about
- * timeout_ms per network source. Reads these environment variables besides o:
- * ECS_CONTAINER_METADATA_URI_V4, GARRISON_ECS_AGENT_URI, GCE_METADATA_HOST,
- * GARRISON_AZURE_IMDS_ENDPOINT, AWS_EC2_METADATA_SERVICE_ENDPOINT, KUBECONFIG,
- * AWS_EXECUTION_ENV. Safe to call from any thread. */
+ * timeout_ms per network source, so call it off the event loop. Reads these environment
+ * variables besides o: ECS_CONTAINER_METADATA_URI_V4, GARRISON_ECS_AGENT_URI, GCE_METADATA_HOST,
+ * GARRISON_AZURE_IMDS_ENDPOINT, AWS_EC2_METADATA_SERVICE_ENDPOINT, KUBECONFIG, AWS_EXECUTION_ENV,
+ * and GARRISON_HOST_ROOT when o->host_root is NULL (DEFENDER_CLUSTER and GARRISON_CLOUD_METADATA
+ * only through cluster_opts_from_env()). Safe to call from any thread. */
 int cluster_resolve(const struct cluster_opts *o, struct cluster_identity *out);
 
 /* Frees what cluster_resolve() put in id and zeroes it. id may be zeroed or NULL. */

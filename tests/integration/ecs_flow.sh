@@ -166,6 +166,20 @@ check "every Defender reports system info and a certificate expiration" \
 check "cloud metadata names AWS and the account of the container instance" \
 	test "$(jq -r '[.[].cloudMetadata|.provider+":"+.accountID]|unique|join(",")' "$T/list.json")" = "aws:123456789012"
 api GET /api/v1/radar/container/clusters >"$T/clusters.json"
+SPEC=tests/data/prisma-api/openapi-subset.json
+check "the Defenders list matches Prisma's -_defender.Defender schema" \
+	python3 tests/tools/validate_openapi.py $SPEC -_defender.Defender "$T/list.json"
+api GET /api/v1/defenders/summary >"$T/summary.json"
+check "the summary matches -_types.DefenderSummary" \
+	python3 tests/tools/validate_openapi.py $SPEC -_types.DefenderSummary "$T/summary.json"
+api GET /api/v1/defenders/names >"$T/names.json"
+check "the names match -_string" python3 tests/tools/validate_openapi.py $SPEC -_string "$T/names.json"
+api GET "/api/v1/defenders/install-bundle?consoleaddr=$BRIDGE_IP&defenderType=ecs" >"$T/ib.json"
+check "install-bundle matches shared.DefenderInstallBundle" \
+	python3 tests/tools/validate_openapi.py $SPEC shared.DefenderInstallBundle "$T/ib.json"
+echo '{"hostname":"x","connected":"yes","type":"tractor"}' >"$T/bad-defender.json"
+check "negative control: a wrong Defender record is rejected by the schema check" \
+	sh -c '! python3 tests/tools/validate_openapi.py '$SPEC' defender.Defender "'"$T"'/bad-defender.json" >/dev/null'
 check "garrison defender list shows the $N connected Defenders" \
 	test "$("${CLI[@]}" defender list "${CONN[@]}" --connected --cluster pc-ecs-cluster | grep -c pc-ecs-cluster)" = "$N"
 check "Radar shows one cluster pc-ecs-cluster with $N hosts" \
