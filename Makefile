@@ -103,6 +103,9 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_CFLAGS  ?= -O1 -g
 FUZZ_CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
                 -Iinclude -Ilib $(PKG_CFLAGS) -DGARRISON_VERSION='"$(VERSION)"' $(FUZZ_SAN)
+ifeq ($(CI),true)
+  FUZZ_CFLAGS += -Werror
+endif
 FUZZ_SRC     := $(wildcard tests/fuzz/*/fuzz_*.c)
 FUZZ_BINS    := $(patsubst tests/fuzz/%/,$(FB)/%,$(dir $(FUZZ_SRC)))
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FB)/obj/%.o)

@@ -566,6 +566,7 @@ static void on_message(struct swarm *sw, struct sim *s, struct lws *wsi, const c
 		sw->c.welcomed++;
 		if (sw->phase == PH_CONNECT)
 			hist_add(&sw->welcome_lat, now - s->first_try_ms);
+		log_debug("swarm: %s welcomed after %lld ms", s->host, (long long)(now - s->first_try_ms));
 	} else if (strcmp(type, PROTO_ENROLLED) == 0 && s->st == S_OPEN && s->enrolling) {
 		if (on_enrolled(sw, s, msg) == 0) {
 			s->st = S_DONE;
@@ -685,6 +686,8 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 			return -1;
 		}
 		s->st = S_OPEN;
+		log_debug("swarm: %s established after %lld ms", s->host,
+			  (long long)(util_now_ms() - s->first_try_ms));
 		if (s->enrolling) {
 			if (send_enroll(sw, s) < 0)
 				return -1;

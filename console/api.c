@@ -45,6 +45,16 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/api/v1/defenders/install-bundle/revoke", api_defenders_bundle_revoke, 0 },
 	{ EVHTTP_REQ_DELETE, "/api/v1/defenders/*", api_defenders_delete, 0 },
 	{ EVHTTP_REQ_GET, "/api/v1/radar/container/clusters", api_radar_clusters, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/radar/container", api_radar_container, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/radar/host", api_radar_host, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/containers", api_containers, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/images", api_images, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/hosts", api_hosts, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/collections", api_collections_list, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/collections", api_collections_create, 0 },
+	{ EVHTTP_REQ_PUT, "/api/v1/collections/*", api_collections_update, 0 },
+	{ EVHTTP_REQ_DELETE, "/api/v1/collections/*", api_collections_delete, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/collections/*/usages", api_collections_usages, 0 },
 };
 
 static struct event_base *api_base;
@@ -171,6 +181,31 @@ int api_query_bool(struct api_req *r, const char *name)
 	return -2;
 }
 
+size_t api_query_list(struct api_req *r, const char *name, char *buf, size_t buflen,
+			 const char **out, size_t max)
+{
+	struct evkeyval *kv;
+	size_t n = 0, used = 0;
+
+	TAILQ_FOREACH(kv, &r->query, next) {
+		if (strcmp(kv->key, name) != 0)
+			continue;
+		for (const char *p = kv->value; *p && n < max;) {
+			size_t len = strcspn(p, ",");
+			if (len > 0 && used + len + 1 <= buflen) {
+				memcpy(buf + used, p, len);
+				buf[used + len] = '\0';
+				out[n++] = buf + used;
+				used += len + 1;
+			}
+			p += len;
+			if (*p == ',')
+				p++;
+		}
+	}
+	return n;
+}
+
 void api_total_count(struct api_req *r, long total)
 {
 	char n[32];
@@ -205,27 +240,45 @@ static int normalise_path(const char *in, char *out, size_t len)
 	return 0;
 }
 
+/* Matches a route path where one "*" segment stands for the parameter (no '/' inside it). */
+static int route_match(const char *pat, const char *path, const char **param, size_t *plen)
+{
+	const char *star = strchr(pat, '*');
+	size_t pre, post, n = strlen(path);
+
+	if (star == NULL)
+		return strcmp(pat, path) == 0;
+	pre = (size_t)(star - pat);
+	post = strlen(star + 1);
+	if (n <= pre + post || strncmp(path, pat, pre) != 0 ||
+	    strcmp(path + n - post, star + 1) != 0)
+		return 0;
+	*param = path + pre;
+	*plen = n - pre - post;
+	return memchr(*param, '/', *plen) == NULL;
+}
+
 static const struct route *route_find(struct api_req *r, int *path_known)
 {
 	*path_known = 0;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *rt = &routes[i];
-		size_t n = strlen(rt->path);
-		int match;
+		const char *param = NULL;
+		size_t plen = 0;
 
-		if (rt->path[n - 1] == '*') {
-			match = strncmp(r->path, rt->path, n - 1) == 0 && r->path[n - 1] != '\0' &&
-				strchr(r->path + n - 1, '/') == NULL;
-			if (match)
-				r->param = r->path + n - 1;
-		} else {
-			match = strcmp(r->path, rt->path) == 0;
-		}
-		if (!match)
+		if (!route_match(rt->path, r->path, &param, &plen))
 			continue;
 		*path_known = 1;
-		if (rt->method == r->method)
-			return rt;
+		if (rt->method != r->method)
+			continue;
+		if (param) {
+			if (plen >= sizeof(r->param_buf))
+				return NULL;
+			memcpy(r->param_buf, param, plen);
+			r->param_buf[plen] = '\0';
+			r->param = r->param_buf;
+		}
+		return rt;
 	}
 	return NULL;
 }
@@ -235,6 +288,7 @@ void api_req_free(struct api_req *r)
 	if (r == NULL)
 		return;
 	evhttp_clear_headers(&r->query);
+	api_collections_release(r);
 	free(r);
 }
 

@@ -23,11 +23,15 @@ struct api_req {
 	struct console *c;
 	enum evhttp_cmd_type method;
 	char path[1024];        /* decoded, normalised to /api/v1/..., no query string */
-	const char *param;      /* the {id} part of a route that ends in a parameter */
+	const char *param;      /* the {id} part of a route with a parameter (decoded), or NULL */
+	char param_buf[256];
 	struct evkeyvalq query;
 	char user[128];         /* authenticated user, "" for public routes */
 	void (*handler)(struct api_req *r); /* the route's handler */
 	int deferred;           /* set by a handler that handed the request to a worker */
+	struct collection **colls; /* every collection, loaded on first use (api_collections.c) */
+	size_t ncolls;
+	int colls_loaded;
 };
 
 /* Requests are heap-allocated by the dispatcher and freed after the handler returns, unless the
@@ -83,5 +87,29 @@ void api_defenders_daemonset(struct api_req *r);
 void api_defenders_install_bundle(struct api_req *r);
 void api_defenders_bundle_revoke(struct api_req *r);
 void api_radar_clusters(struct api_req *r);
+void api_radar_container(struct api_req *r);
+void api_radar_host(struct api_req *r);
+void api_containers(struct api_req *r);
+void api_images(struct api_req *r);
+void api_hosts(struct api_req *r);
+void api_collections_list(struct api_req *r);
+void api_collections_create(struct api_req *r);
+void api_collections_update(struct api_req *r);
+void api_collections_delete(struct api_req *r);
+void api_collections_usages(struct api_req *r);
+
+/* api_collections.c: the collections named by ?collections= (comma separated or repeated), for
+ * filtering. 0 with *n == 0 when none was asked for; -EINVAL after a 400 for an unknown name. */
+struct collection;
+int api_collections_filter(struct api_req *r, struct collection ***out, size_t *n);
+void api_collections_filter_free(struct collection **v, size_t n);
+/* Frees the collections a request loaded (api_req_free calls it). */
+void api_collections_release(struct api_req *r);
+/* Names of every collection (All and the stored ones) a subject belongs to. */
+struct collection_subject;
+json_t *api_collections_of(struct api_req *r, const struct collection_subject *s);
+/* Collects a repeatable, comma-separated query parameter into out (at most max). */
+size_t api_query_list(struct api_req *r, const char *name, char *buf, size_t buflen,
+		      const char **out, size_t max);
 
 #endif

@@ -58,32 +58,6 @@ static json_t *defender_json(const struct store_defender *d)
 	return o;
 }
 
-/* Collects the repeatable "cluster" query parameter (also comma separated). */
-static size_t query_list(struct api_req *r, const char *name, char *buf, size_t buflen,
-			 const char **out, size_t max)
-{
-	struct evkeyval *kv;
-	size_t n = 0, used = 0;
-
-	TAILQ_FOREACH(kv, &r->query, next) {
-		if (strcmp(kv->key, name) != 0)
-			continue;
-		for (const char *p = kv->value; *p && n < max;) {
-			size_t len = strcspn(p, ",");
-			if (len > 0 && used + len + 1 <= buflen) {
-				memcpy(buf + used, p, len);
-				buf[used + len] = '\0';
-				out[n++] = buf + used;
-				used += len + 1;
-			}
-			p += len;
-			if (*p == ',')
-				p++;
-		}
-	}
-	return n;
-}
-
 static int defenders_query(struct api_req *r, struct store_defender **v, size_t *n, long *total,
 			   int paged)
 {
@@ -100,7 +74,7 @@ static int defenders_query(struct api_req *r, struct store_defender **v, size_t 
 		return -EINVAL;
 	f.connected = conn;
 	f.hostname = api_query(r, "hostname");
-	f.nclusters = query_list(r, "cluster", buf, sizeof(buf), clusters, 64);
+	f.nclusters = api_query_list(r, "cluster", buf, sizeof(buf), clusters, 64);
 	f.clusters = clusters;
 	if (r->c->store->ops->defender_list(r->c->store, &f, v, n, total) < 0) {
 		api_error(r, 500, "cannot read the Defenders");
@@ -191,6 +165,7 @@ void api_defenders_delete(struct api_req *r)
 		api_error(r, 500, "cannot delete the Defender");
 		return;
 	}
+	s->ops->inv_delete_host(s, r->param);
 	hub_kick(r->c, r->param);
 	log_info("api: %s deleted Defender %s; its identity is revoked", r->user, r->param);
 	api_reply_raw(r, 200, "application/json", "", 0);

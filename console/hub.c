@@ -55,6 +55,10 @@ struct hub_conn {
 	unsigned char *rx;    /* message being assembled */
 	size_t rx_len;
 	struct outmsg *out_head, *out_tail;
+	/* A snapshot that comes in several parts is assembled here before it replaces the store. */
+	json_t *snap_host, *snap_containers, *snap_images;
+	char snap_id[64];
+	json_int_t snap_next;
 	struct hub_conn *next_hash; /* table chain (hello_done only) */
 	struct hub_conn *next_all, *prev_all;
 };
@@ -369,6 +373,134 @@ out:
 	json_decref(d.system_info);
 }
 
+/* A document from a Defender: an object with a printable string "id" of at most 256 bytes. */
+static const char *doc_id(json_t *doc)
+{
+	if (!json_is_object(doc))
+		return NULL;
+	return msg_str(doc, "id", 256);
+}
+
+static int docs_valid(json_t *arr, size_t max)
+{
+	size_t i;
+	json_t *d;
+
+	if (!json_is_array(arr) || json_array_size(arr) > max)
+		return 0;
+	json_array_foreach(arr, i, d)
+		if (doc_id(d) == NULL)
+			return 0;
+	return 1;
+}
+
+static void snap_reset(struct hub_conn *conn)
+{
+	json_decref(conn->snap_host);
+	json_decref(conn->snap_containers);
+	json_decref(conn->snap_images);
+	conn->snap_host = conn->snap_containers = conn->snap_images = NULL;
+	conn->snap_id[0] = '\0';
+	conn->snap_next = 0;
+}
+
+/* Inventory from a Defender (docs/inventory.md): a full snapshot replaces everything stored for
+ * the host, so a resync after any restart leaves neither duplicates nor stale containers. */
+static void on_inventory(struct hub *h, struct hub_conn *conn, const char *type, json_t *msg)
+{
+	struct store *s = h->c->store;
+	const char *id;
+	int r = 0;
+
+	if (strcmp(type, PROTO_INVENTORY) == 0) {
+		json_t *host = json_object_get(msg, "host");
+		json_t *cs = json_object_get(msg, "containers"), *is = json_object_get(msg, "images");
+		json_int_t part = json_integer_value(json_object_get(msg, "part"));
+		json_int_t parts = json_integer_value(json_object_get(msg, "parts"));
+		const char *sid = msg_str(msg, "snapshotID", sizeof(conn->snap_id) - 1);
+
+		if (cs == NULL)
+			cs = json_array();
+		else
+			json_incref(cs);
+		if (is == NULL)
+			is = json_array();
+		else
+			json_incref(is);
+		if (!docs_valid(cs, PROTO_MAX_DOCS) || !docs_valid(is, PROTO_MAX_DOCS) ||
+		    (host && !json_is_object(host)) || parts < 0 || parts > PROTO_MAX_DOCS ||
+		    (parts > 0 && (sid == NULL || part < 1 || part > parts))) {
+			log_warn("hub: %s sent a malformed inventory; ignored", conn->cn);
+			goto inv_out;
+		}
+		if (parts <= 1) {
+			snap_reset(conn);
+			if (!json_is_object(host)) {
+				log_warn("hub: %s sent an inventory without its host; ignored", conn->cn);
+				goto inv_out;
+			}
+			r = s->ops->inv_replace_host(s, conn->cn, host, cs, is);
+			log_debug("hub: %s inventory: %zu containers, %zu images", conn->cn,
+				  json_array_size(cs), json_array_size(is));
+			goto inv_out;
+		}
+		if (part == 1) {
+			snap_reset(conn);
+			memcpy(conn->snap_id, sid, strlen(sid) + 1);
+			conn->snap_host = json_incref(host);
+			conn->snap_containers = json_array();
+			conn->snap_images = json_array();
+			conn->snap_next = 1;
+		}
+		if (conn->snap_next != part || strcmp(conn->snap_id, sid) != 0 ||
+		    !json_is_object(conn->snap_host)) {
+			log_warn("hub: %s sent inventory part %lld of %lld out of order; waiting for a new "
+				 "snapshot", conn->cn, (long long)part, (long long)parts);
+			snap_reset(conn);
+			goto inv_out;
+		}
+		json_array_extend(conn->snap_containers, cs);
+		json_array_extend(conn->snap_images, is);
+		conn->snap_next++;
+		if (json_array_size(conn->snap_containers) > PROTO_MAX_DOCS ||
+		    json_array_size(conn->snap_images) > PROTO_MAX_DOCS) {
+			log_warn("hub: %s sent an inventory over %d records; ignored", conn->cn,
+				 PROTO_MAX_DOCS);
+			snap_reset(conn);
+			goto inv_out;
+		}
+		if (part == parts) {
+			r = s->ops->inv_replace_host(s, conn->cn, conn->snap_host, conn->snap_containers,
+						     conn->snap_images);
+			log_debug("hub: %s inventory (%lld parts): %zu containers, %zu images", conn->cn,
+				  (long long)parts, json_array_size(conn->snap_containers),
+				  json_array_size(conn->snap_images));
+			snap_reset(conn);
+		}
+inv_out:
+		json_decref(cs);
+		json_decref(is);
+	} else if (strcmp(type, PROTO_CONTAINER) == 0 || strcmp(type, PROTO_IMAGE) == 0) {
+		json_t *doc = json_object_get(msg, type);
+		if ((id = doc_id(doc)) == NULL) {
+			log_warn("hub: %s sent a malformed %s; ignored", conn->cn, type);
+			return;
+		}
+		r = s->ops->inv_put(s, type, conn->cn, id, doc);
+	} else if (strcmp(type, PROTO_CONTAINER_REMOVED) == 0 ||
+		   strcmp(type, PROTO_IMAGE_REMOVED) == 0) {
+		if ((id = msg_str(msg, "id", 256)) == NULL) {
+			log_warn("hub: %s sent a malformed %s; ignored", conn->cn, type);
+			return;
+		}
+		r = s->ops->inv_delete(s, type[0] == 'c' ? "container" : "image", conn->cn, id);
+	} else if (strcmp(type, PROTO_DOCKER_STATUS) == 0) {
+		r = s->ops->inv_put(s, "status", conn->cn, "docker", msg);
+	}
+	if (r < 0)
+		log_warn("hub: cannot store the %s from %s", type, conn->cn);
+}
+
 static void on_message(struct hub *h, struct hub_conn *conn, const char *data, size_t len)
 {
 	json_error_t jerr;
@@ -393,6 +525,9 @@ static void on_message(struct hub *h, struct hub_conn *conn, const char *data, s
 		on_hello(h, conn, msg);
 	} else if (!conn->hello_done) {
 		refuse_later(conn, "hello expected first");
+	} else if (strncmp(type, "inventory", 9) == 0 || strncmp(type, "container", 9) == 0 ||
+		   strncmp(type, "image", 5) == 0 || strcmp(type, "docker-status") == 0) {
+		on_inventory(h, conn, type, msg);
 	} else if (strcmp(type, PROTO_HEARTBEAT) == 0) {
 		json_t *seq = json_object_get(msg, "seq");
 		send_json(conn, json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT_ACK, "seq",
@@ -416,6 +551,7 @@ static void conn_release(struct hub *h, struct hub_conn *conn)
 	conn->out_head = conn->out_tail = NULL;
 	free(conn->rx);
 	conn->rx = NULL;
+	snap_reset(conn);
 	if (conn->hello_done) {
 		table_remove(h, conn);
 		conn->hello_done = 0;

@@ -62,6 +62,27 @@ struct store_ops {
 	int (*defender_delete)(struct store *s, const char *hostname);
 	int (*defender_list)(struct store *s, const struct store_defender_filter *f,
 			     struct store_defender **out, size_t *n, long *total);
+
+	/* Inventory documents reported by Defenders, keyed by (kind, hostname, id); kinds are
+	 * "container", "image", "host" (id = hostname) and "status". */
+	/* Replaces every document of hostname by the given ones, in one transaction: host may be
+	 * NULL; containers and images are arrays of objects with a string "id". */
+	int (*inv_replace_host)(struct store *s, const char *hostname, json_t *host,
+				json_t *containers, json_t *images);
+	int (*inv_put)(struct store *s, const char *kind, const char *hostname, const char *id,
+		       json_t *doc);
+	int (*inv_delete)(struct store *s, const char *kind, const char *hostname, const char *id);
+	/* Deletes every document of a host (the Defender was deleted). */
+	int (*inv_delete_host)(struct store *s, const char *hostname);
+	/* All documents of a kind (of one host when hostname is not NULL), as an array of
+	 * {"hostname","id","updated","doc"} ordered by hostname and id. */
+	int (*inv_list)(struct store *s, const char *kind, const char *hostname, json_t **out);
+
+	/* Collections, stored as their JSON document; name is the key. */
+	int (*coll_list)(struct store *s, json_t **out);                     /* array of docs */
+	int (*coll_get)(struct store *s, const char *name, json_t **doc);
+	int (*coll_put)(struct store *s, const char *name, json_t *doc, int create); /* create: -EEXIST if present; else -ENOENT if absent */
+	int (*coll_delete)(struct store *s, const char *name);
 };
 
 struct store {

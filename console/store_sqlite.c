@@ -37,7 +37,13 @@ static const char *schema_v1 =
 	"  category TEXT, cluster TEXT, cluster_source TEXT, cloud_metadata TEXT, system_info TEXT,"
 	"  cert_serial TEXT, cert_expiration INTEGER, last_modified INTEGER, first_seen INTEGER,"
 	"  connected INTEGER NOT NULL DEFAULT 0, remote_addr TEXT);"
-	"CREATE INDEX IF NOT EXISTS defenders_cluster ON defenders(cluster);";
+	"CREATE INDEX IF NOT EXISTS defenders_cluster ON defenders(cluster);"
+	"CREATE TABLE IF NOT EXISTS inventory(kind TEXT NOT NULL, hostname TEXT NOT NULL,"
+	"  id TEXT NOT NULL, doc TEXT NOT NULL, updated INTEGER NOT NULL,"
+	"  PRIMARY KEY(kind, hostname, id));"
+	"CREATE INDEX IF NOT EXISTS inventory_host ON inventory(hostname);"
+	"CREATE TABLE IF NOT EXISTS collections(name TEXT PRIMARY KEY, doc TEXT NOT NULL,"
+	"  modified INTEGER NOT NULL);";
 
 static int db_err(struct store_sqlite *s, const char *what)
 {
@@ -639,6 +645,277 @@ void store_defenders_free(struct store_defender *v, size_t n)
 	free(v);
 }
 
+/* ---- inventory ------------------------------------------------------------------------------ */
+
+static int inv_insert(struct store_sqlite *s, sqlite3_stmt *st, const char *kind,
+		      const char *hostname, const char *id, json_t *doc, time_t now)
+{
+	char *txt = json_dumps(doc, JSON_COMPACT);
+	int rc;
+
+	if (txt == NULL)
+		return -ENOMEM;
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, txt, -1, free);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+	rc = sqlite3_step(st);
+	return rc == SQLITE_DONE ? 0 : db_err(s, "inventory insert");
+}
+
+#define INV_UPSERT "INSERT INTO inventory(kind,hostname,id,doc,updated) VALUES(?,?,?,?,?)" \
+	" ON CONFLICT(kind,hostname,id) DO UPDATE SET doc=excluded.doc, updated=excluded.updated"
+
+static int inv_insert_array(struct store_sqlite *s, sqlite3_stmt *st, const char *kind,
+			    const char *hostname, json_t *arr, time_t now)
+{
+	size_t i;
+	json_t *doc;
+
+	json_array_foreach(arr, i, doc) {
+		const char *id = json_string_value(json_object_get(doc, "id"));
+		int r;
+		if (id == NULL)
+			continue;
+		r = inv_insert(s, st, kind, hostname, id, doc, now);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int ss_inv_replace_host(struct store *base, const char *hostname, json_t *host,
+			       json_t *containers, json_t *images)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	time_t now = time(NULL);
+	int r = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "inventory begin");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM inventory WHERE hostname=? AND kind<>'status'",
+			       -1, &del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, INV_UPSERT, -1, &ins, NULL) != SQLITE_OK) {
+		r = db_err(s, "inventory prepare");
+		goto rollback;
+	}
+	sqlite3_bind_text(del, 1, hostname, -1, SQLITE_STATIC);
+	if (sqlite3_step(del) != SQLITE_DONE) {
+		r = db_err(s, "inventory delete");
+		goto rollback;
+	}
+	if (host && (r = inv_insert(s, ins, "host", hostname, hostname, host, now)) < 0)
+		goto rollback;
+	if ((r = inv_insert_array(s, ins, "container", hostname, containers, now)) < 0 ||
+	    (r = inv_insert_array(s, ins, "image", hostname, images, now)) < 0)
+		goto rollback;
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "inventory commit");
+		goto rollback;
+	}
+	goto out;
+rollback:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_inv_put(struct store *base, const char *kind, const char *hostname, const char *id,
+		      json_t *doc)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, INV_UPSERT, -1, &st, NULL) != SQLITE_OK)
+		r = db_err(s, "inv_put");
+	else
+		r = inv_insert(s, st, kind, hostname, id, doc, time(NULL));
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_inv_delete(struct store *base, const char *kind, const char *hostname,
+			 const char *id)
+{
+	struct store_sqlite *s = SS(base);
+	const char *v[] = { kind, hostname, id };
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = exec_text(s, "DELETE FROM inventory WHERE kind=? AND hostname=? AND id=?", 3, v);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_inv_delete_host(struct store *base, const char *hostname)
+{
+	struct store_sqlite *s = SS(base);
+	const char *v[] = { hostname };
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = exec_text(s, "DELETE FROM inventory WHERE hostname=?", 1, v);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_inv_list(struct store *base, const char *kind, const char *hostname, json_t **out)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array();
+	int r = 0, rc;
+
+	*out = NULL;
+	if (arr == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, hostname ?
+			       "SELECT hostname,id,updated,doc FROM inventory WHERE kind=? AND hostname=?"
+			       " ORDER BY hostname,id" :
+			       "SELECT hostname,id,updated,doc FROM inventory WHERE kind=? ORDER BY hostname,id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		r = db_err(s, "inv_list");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (hostname)
+		sqlite3_bind_text(st, 2, hostname, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *doc = col_json(st, 3);
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:o}",
+			"hostname", (const char *)sqlite3_column_text(st, 0),
+			"id", (const char *)sqlite3_column_text(st, 1),
+			"updated", (json_int_t)sqlite3_column_int64(st, 2), "doc", doc));
+	}
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "inv_list");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*out = arr;
+	return 0;
+}
+
+/* ---- collections ---------------------------------------------------------------------------- */
+
+static int ss_coll_list(struct store *base, json_t **out)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array();
+	int r = 0, rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "SELECT doc FROM collections ORDER BY rowid", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		r = db_err(s, "coll_list");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, col_json(st, 0));
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "coll_list");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*out = arr;
+	return 0;
+}
+
+static int ss_coll_get(struct store *base, const char *name, json_t **doc)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	int r = -ENOENT;
+
+	*doc = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "SELECT doc FROM collections WHERE name=?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		r = db_err(s, "coll_get");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*doc = col_json(st, 0);
+		r = 0;
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_coll_put(struct store *base, const char *name, json_t *doc, int create)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	char *txt = json_dumps(doc, JSON_COMPACT);
+	int r = 0, rc;
+
+	if (txt == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	rc = sqlite3_prepare_v2(s->db, create ?
+		"INSERT INTO collections(name,doc,modified) VALUES(?,?,?)" :
+		"UPDATE collections SET doc=?2, modified=?3 WHERE name=?1", -1, &st, NULL);
+	if (rc != SQLITE_OK) {
+		r = db_err(s, "coll_put");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, txt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT)
+		r = -EEXIST;
+	else if (rc != SQLITE_DONE)
+		r = db_err(s, "coll_put");
+	else if (!create && sqlite3_changes(s->db) == 0)
+		r = -ENOENT;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	free(txt);
+	return r;
+}
+
+static int ss_coll_delete(struct store *base, const char *name)
+{
+	struct store_sqlite *s = SS(base);
+	const char *v[] = { name };
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = exec_text(s, "DELETE FROM collections WHERE name=?", 1, v);
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = -ENOENT;
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = ss_close,
 	.meta_get = ss_meta_get,
@@ -660,6 +937,15 @@ static const struct store_ops sqlite_ops = {
 	.defender_disconnect_all = ss_defender_disconnect_all,
 	.defender_delete = ss_defender_delete,
 	.defender_list = ss_defender_list,
+	.inv_replace_host = ss_inv_replace_host,
+	.inv_put = ss_inv_put,
+	.inv_delete = ss_inv_delete,
+	.inv_delete_host = ss_inv_delete_host,
+	.inv_list = ss_inv_list,
+	.coll_list = ss_coll_list,
+	.coll_get = ss_coll_get,
+	.coll_put = ss_coll_put,
+	.coll_delete = ss_coll_delete,
 };
 
 int store_sqlite_open(const char *path, struct store **out)

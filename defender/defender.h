@@ -6,6 +6,8 @@
 #ifndef GARRISON_DEFENDER_H
 #define GARRISON_DEFENDER_H
 
+#include <pthread.h>
+
 #include <jansson.h>
 
 #include <garrison/bundle.h>
@@ -23,7 +25,20 @@ struct defender {
 	json_t *system_info;
 	char id_key[600], id_cert[600], id_ca[600]; /* identity files in data_dir */
 	volatile int stop;
+	struct inventory *inv;       /* Docker inventory (may be NULL) */
+
+	/* Messages from other threads (the inventory) to the Console, guarded by q_mu. They are
+	 * queued only while a session is live (welcomed); otherwise they are dropped, because every
+	 * new session starts with a full resync. */
+	pthread_mutex_t q_mu;
+	struct uplink_msg *q_head, *q_tail;
+	size_t q_len;
+	int q_live, q_overflow;
+	struct lws_context *q_ctx;
 };
+
+/* Queues a message for the Console (thread-safe; takes ownership of msg). */
+void uplink_send(struct defender *d, json_t *msg);
 
 /* Runs the connect / enroll / hello / heartbeat loop until d->stop is set. Never returns early on
  * Console errors: it retries with jittered exponential backoff. */

@@ -4,6 +4,7 @@
  * Console. `--print-identity` prints what it would report and exits without a Console.
  */
 #include "defender.h"
+#include "inventory.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +18,11 @@
 #include <garrison/util.h>
 
 static struct defender *the_defender;
+
+static void inventory_emit(json_t *msg, void *arg)
+{
+	uplink_send(arg, msg);
+}
 
 static void on_signal(int sig)
 {
@@ -167,6 +173,10 @@ int main(int argc, char **argv)
 	log_info("garrison-defender %s on %s: cluster %s (from %s), Console wss://%s:%d",
 		 GARRISON_VERSION, d.hostname, d.cluster.name, d.cluster.source, d.ws_host, d.ws_port);
 
+	pthread_mutex_init(&d.q_mu, NULL);
+	if (inventory_start(d.docker_addr && d.docker_addr[0] ? d.docker_addr : "/var/run/docker.sock",
+			    getenv("GARRISON_HOST_ROOT"), d.cluster.name, inventory_emit, &d, &d.inv) < 0)
+		log_warn("cannot start the Docker inventory; running without it");
 	the_defender = &d;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -174,6 +184,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	rc = uplink_run(&d) == 0 ? 0 : 1;
+	if (d.inv)
+		inventory_stop(d.inv);
 	log_info("stopped");
 out:
 	bundle_clear(&d.bundle);

@@ -27,8 +27,16 @@
 #include <garrison/proto.h>
 #include <garrison/util.h>
 
+#include "inventory.h"
+
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
+#define QUEUE_MAX 4096
+
+struct uplink_msg {
+	struct uplink_msg *next;
+	char *text;
+};
 
 enum attempt_result {
 	ATTEMPT_FAILED,    /* could not connect or TLS failed */
@@ -112,6 +120,97 @@ out:
 	return ctx;
 }
 
+static void q_clear_locked(struct defender *d)
+{
+	while (d->q_head) {
+		struct uplink_msg *m = d->q_head;
+		d->q_head = m->next;
+		free(m->text);
+		free(m);
+	}
+	d->q_tail = NULL;
+	d->q_len = 0;
+}
+
+void uplink_send(struct defender *d, json_t *msg)
+{
+	struct uplink_msg *m;
+	char *text = json_dumps(msg, JSON_COMPACT);
+
+	json_decref(msg);
+	if (text == NULL)
+		return;
+	pthread_mutex_lock(&d->q_mu);
+	if (!d->q_live) {
+		free(text);
+		goto out;
+	}
+	if (d->q_len >= QUEUE_MAX) {
+		/* The Console is slower than the changes: drop, and resync once it catches up. */
+		d->q_overflow = 1;
+		free(text);
+		goto out;
+	}
+	m = malloc(sizeof(*m));
+	if (m == NULL) {
+		d->q_overflow = 1;
+		free(text);
+		goto out;
+	}
+	m->next = NULL;
+	m->text = text;
+	if (d->q_tail)
+		d->q_tail->next = m;
+	else
+		d->q_head = m;
+	d->q_tail = m;
+	d->q_len++;
+	if (d->q_ctx)
+		lws_cancel_service(d->q_ctx);
+out:
+	pthread_mutex_unlock(&d->q_mu);
+}
+
+/* Takes the oldest queued message (malloc()ed text), or NULL. */
+static char *q_pop(struct defender *d)
+{
+	struct uplink_msg *m;
+	char *t = NULL;
+
+	pthread_mutex_lock(&d->q_mu);
+	m = d->q_head;
+	if (m) {
+		d->q_head = m->next;
+		if (d->q_head == NULL)
+			d->q_tail = NULL;
+		d->q_len--;
+		t = m->text;
+		free(m);
+	}
+	pthread_mutex_unlock(&d->q_mu);
+	return t;
+}
+
+static int q_nonempty(struct defender *d)
+{
+	int r;
+
+	pthread_mutex_lock(&d->q_mu);
+	r = d->q_head != NULL;
+	pthread_mutex_unlock(&d->q_mu);
+	return r;
+}
+
+static void q_set_live(struct defender *d, struct lws_context *ctx, int live)
+{
+	pthread_mutex_lock(&d->q_mu);
+	q_clear_locked(d);
+	d->q_live = live;
+	d->q_ctx = live ? ctx : NULL;
+	d->q_overflow = 0;
+	pthread_mutex_unlock(&d->q_mu);
+}
+
 static void queue_json(struct session *s, json_t *msg)
 {
 	char *txt = json_dumps(msg, JSON_COMPACT);
@@ -193,6 +292,9 @@ static void on_message(struct session *s, const char *data, size_t len)
 		s->welcomed = 1;
 		s->result = ATTEMPT_SESSION;
 		s->next_hb_ms = util_now_ms() + s->heartbeat_sec * 1000;
+		q_set_live(s->d, s->ctx, 1);
+		if (s->d->inv)
+			inventory_resync(s->d->inv);
 		log_info("uplink: connected to the Console (cluster %s, heartbeat %d s)",
 			 s->d->cluster.name, s->heartbeat_sec);
 	}
@@ -214,6 +316,17 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 				 3 * s->heartbeat_sec);
 			s->done = 1;
 			return;
+		}
+		pthread_mutex_lock(&s->d->q_mu);
+		int overflow = s->d->q_overflow;
+		if (overflow) {
+			q_clear_locked(s->d);
+			s->d->q_overflow = 0;
+		}
+		pthread_mutex_unlock(&s->d->q_mu);
+		if (overflow && s->d->inv) {
+			log_warn("uplink: more changes than the Console took; resyncing the inventory");
+			inventory_resync(s->d->inv);
 		}
 		if (now >= s->next_hb_ms) {
 			queue_json(s, json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT, "seq",
@@ -276,23 +389,38 @@ static int uplink_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		}
 		break;
 	}
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		if (s->pending) {
-			size_t n = strlen(s->pending);
-			unsigned char *buf = malloc(LWS_PRE + n);
-			int w;
-
-			if (buf == NULL)
-				return -1;
-			memcpy(buf + LWS_PRE, s->pending, n);
-			w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
-			free(buf);
-			free(s->pending);
-			s->pending = NULL;
-			if (w < (int)n)
-				return -1;
-		}
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		if (s->welcomed && s->wsi && q_nonempty(s->d))
+			lws_callback_on_writable(s->wsi);
 		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE: {
+		char *text = s->pending;
+		size_t n;
+		unsigned char *buf;
+		int w;
+
+		if (text)
+			s->pending = NULL;
+		else if (s->welcomed)
+			text = q_pop(s->d);
+		if (text == NULL)
+			break;
+		n = strlen(text);
+		buf = malloc(LWS_PRE + n);
+		if (buf == NULL) {
+			free(text);
+			return -1;
+		}
+		memcpy(buf + LWS_PRE, text, n);
+		w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
+		free(buf);
+		free(text);
+		if (w < (int)n)
+			return -1;
+		if (s->pending || (s->welcomed && q_nonempty(s->d)))
+			lws_callback_on_writable(wsi);
+		break;
+	}
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (len >= 2) {
 			unsigned code = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
@@ -373,6 +501,7 @@ static enum attempt_result attempt(struct defender *d)
 	while (!s.done && !d->stop)
 		if (lws_service(s.ctx, 0) < 0)
 			break;
+	q_set_live(d, NULL, 0);
 	lws_sul_cancel(&s.tick);
 	lws_context_destroy(s.ctx);
 	SSL_CTX_free(ssl);

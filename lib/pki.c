@@ -75,18 +75,20 @@ static int pki_cn_ok(const char *cn)
 
 static int pki_key_is_p256(const EVP_PKEY *k)
 {
-	char name[64];
+	char name[64], enc[32];
 	size_t len = 0;
-
 	int ok;
 
 	if (k == NULL || !EVP_PKEY_is_a(k, "EC"))
 		return 0;
 	ERR_set_mark();
-	/* Keys with explicit curve parameters have no group name and are refused here. */
+	/* OpenSSL 3 reports the group name even for keys given with explicit curve parameters, which
+	 * certificates must not carry (RFC 5480): require the named-curve encoding as well. */
 	ok = EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name), &len) &&
 	     (OBJ_sn2nid(name) == NID_X9_62_prime256v1 ||
-	      EC_curve_nist2nid(name) == NID_X9_62_prime256v1);
+	      EC_curve_nist2nid(name) == NID_X9_62_prime256v1) &&
+	     EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), &len) &&
+	     strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
 	ERR_pop_to_mark();
 	return ok;
 }

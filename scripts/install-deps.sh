@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libyaml-dev
-libcurl4-openssl-dev curl libevent-dev libwebsockets-dev
+libcurl4-openssl-dev curl libevent-dev libwebsockets-dev clang docker.io busybox-static
 jq python3 python3-jsonschema python3-yaml iproute2 procps util-linux"
 
 missing=""

@@ -7,7 +7,8 @@
 #define GARRISON_PROTO_H
 
 #define PROTO_NAME "garrison-defender-v1"
-#define PROTO_MAX_MSG (256 * 1024)     /* a larger message closes the connection */
+#define PROTO_MAX_MSG (16 * 1024 * 1024) /* a larger message closes the connection */
+#define PROTO_MAX_DOCS 50000           /* containers or images in one inventory */
 #define PROTO_ENROLL_CN_PREFIX "garrison-enroll:"
 
 /* Defender -> Console */
@@ -15,6 +16,12 @@
 #define PROTO_HELLO "hello"           /* {hostname, version, defenderType, cluster, clusterSource,
                                           cloudMetadata, systemInfo, fqdn} first on an identity connection */
 #define PROTO_HEARTBEAT "heartbeat"   /* {seq} */
+#define PROTO_INVENTORY "inventory"   /* {host, containers, images}: full snapshot of the node */
+#define PROTO_CONTAINER "container"   /* {container}: added or changed */
+#define PROTO_CONTAINER_REMOVED "container-removed" /* {id} */
+#define PROTO_IMAGE "image"           /* {image}: added or changed */
+#define PROTO_IMAGE_REMOVED "image-removed" /* {id} */
+#define PROTO_DOCKER_STATUS "docker-status" /* {docker: ok|unreachable|error, error, engineVersion} */
 
 /* Console -> Defender */
 #define PROTO_ENROLLED "enrolled"     /* {cert} the Defender's own certificate */

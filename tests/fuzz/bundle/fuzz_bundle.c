@@ -5,6 +5,8 @@
  * whitespace trimming, util_b64_decode(), jansson with JSON_REJECT_DUPLICATES, the member checks,
  * and pki's PEM readers, CA and chain checks on whatever gets that far.
  *
+ * A custom mutator works on the decoded JSON most of the time (see below).
+ *
  * Besides "no crash, no leak", it checks the contract: on failure *out is cleared and *err is a
  * sentence; on success every member is set, and bundle_encode() of the result decodes again.
  *
@@ -25,10 +27,23 @@
 #include <garrison/pki.h>
 #include <garrison/util.h>
 
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
+
 static void check_cleared(const struct bundle *b)
 {
-	if (b->ca_cert_pem || b->bundle_id || b->enroll_cert_pem || b->enroll_key_pem || b->issued)
-		abort(); /* a failed decode must leave *out cleared */
+	/* a failed decode must leave *out cleared */
+	BROKEN_IF(b->ca_cert_pem || b->bundle_id || b->enroll_cert_pem || b->enroll_key_pem ||
+		  b->issued);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -47,16 +62,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = bundle_decode(text, &b, &err);
 	if (r < 0) {
 		check_cleared(&b);
-		if (err == NULL || err[0] == '\0' || (r != -EINVAL && r != -ENOMEM))
-			abort();
+		BROKEN_IF(err == NULL || err[0] == '\0' || (r != -EINVAL && r != -ENOMEM));
 	} else {
-		if (r != 0 || err != NULL || !b.ca_cert_pem || !b.bundle_id || !b.enroll_cert_pem ||
-		    !b.enroll_key_pem || !b.issued)
-			abort();
+		BROKEN_IF(r != 0 || err != NULL);
+		BROKEN_IF(!b.ca_cert_pem || !b.bundle_id || !b.enroll_cert_pem || !b.enroll_key_pem ||
+			  !b.issued);
 		/* what was accepted must survive a round trip */
-		if (bundle_encode(&b, &enc) != 0 || bundle_decode(enc, &again, &err) != 0 ||
-		    strcmp(again.bundle_id, b.bundle_id) != 0)
-			abort();
+		BROKEN_IF(bundle_encode(&b, &enc) != 0 || bundle_decode(enc, &again, &err) != 0 ||
+			  strcmp(again.bundle_id, b.bundle_id) != 0);
 		bundle_clear(&again);
 		free(enc);
 	}
@@ -64,6 +77,50 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bundle_clear(&b); /* clearing twice is harmless */
 	free(text);
 	return 0;
+}
+
+/* ---- mutator ---- */
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
+/* Base64 hides the JSON from libFuzzer's byte mutations: nearly every change breaks the encoding
+ * and stops at the first check. So three times out of four, mutate the decoded JSON and encode it
+ * again; otherwise (and for input that is not base64) mutate the text itself. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+	size_t rawlen = 0, cap = max_size / 4 * 3, n, out = 0;
+	unsigned char *raw = NULL, *buf;
+	char *text, *enc;
+
+	if (seed % 4 == 0 || cap == 0)
+		return LLVMFuzzerMutate(data, size, max_size);
+	text = malloc(size + 1);
+	if (text == NULL)
+		return LLVMFuzzerMutate(data, size, max_size);
+	memcpy(text, data, size);
+	text[size] = '\0';
+	n = strcspn(text, " \t\r\n");
+	text[n] = '\0';
+	if (util_b64_decode(text, &raw, &rawlen) < 0 || rawlen > cap) {
+		free(text);
+		free(raw);
+		return LLVMFuzzerMutate(data, size, max_size);
+	}
+	buf = malloc(cap);
+	if (buf != NULL) {
+		memcpy(buf, raw, rawlen);
+		n = LLVMFuzzerMutate(buf, rawlen, cap);
+		enc = util_b64_encode(buf, n);
+		if (enc != NULL && strlen(enc) <= max_size) {
+			out = strlen(enc);
+			memcpy(data, enc, out);
+		}
+		free(enc);
+		free(buf);
+	}
+	free(text);
+	free(raw);
+	return out ? out : LLVMFuzzerMutate(data, size, max_size);
 }
 
 /* ---- seed writer (GARRISON_FUZZ_WRITE_SEEDS) ---- */
@@ -185,8 +242,14 @@ static void seeds_write(const char *dir)
 
 	{
 		/* a duplicate key: jansson's encoder cannot write one, so splice the text */
-		char *json = json_dumps((o = seed_obj(&b)), JSON_COMPACT | JSON_SORT_KEYS), *dup, *b64;
-		size_t n = strlen(json);
+		char *json, *dup, *b64;
+		size_t n;
+
+		o = seed_obj(&b);
+		json = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+		if (json == NULL)
+			exit(1);
+		n = strlen(json);
 		dup = malloc(n + 16);
 		if (dup == NULL)
 			exit(1);

@@ -7,10 +7,23 @@
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <garrison/cluster.h>
+
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
 
 static int allowed(unsigned char ch)
 {
@@ -30,10 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; want && i < size; i++)
 		want = allowed(data[i]);
 	r = cluster_name_check((const char *)data, size, &why);
-	if (r == 0 && !want)
-		abort(); /* accepted a name the contract forbids */
-	if (r != 0 && (want || r != -22 /* -EINVAL */ || why == NULL || why[0] == '\0'))
-		abort(); /* refused a good name, or without a reason */
+	BROKEN_IF(r == 0 && !want); /* accepted a name the contract forbids */
+	/* refused a good name, or without a reason */
+	BROKEN_IF(r != 0 && (want || r != -22 /* -EINVAL */ || why == NULL || why[0] == '\0'));
 	/* why may be NULL */
 	(void)cluster_name_check((const char *)data, size, NULL);
 	return 0;

@@ -8,10 +8,23 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <garrison/cluster.h>
+
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,20 +35,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = cluster_ecs_config_parse((const char *)data, size, &value, &why);
 	switch (r) {
 	case 0:
-		if (value == NULL || cluster_name_check(value, strlen(value), NULL) != 0)
-			abort();
+		BROKEN_IF(value == NULL || cluster_name_check(value, strlen(value), NULL) != 0);
 		break;
 	case -EINVAL:
-		if (value != NULL || why == NULL)
-			abort();
+		BROKEN_IF(value != NULL || why == NULL);
 		break;
 	case -ENOENT:
 	case -ENOMEM:
-		if (value != NULL)
-			abort();
+		BROKEN_IF(value != NULL);
 		break;
 	default:
-		abort();
+		BROKEN("a result the contract does not list");
 	}
 	free(value);
 	return 0;

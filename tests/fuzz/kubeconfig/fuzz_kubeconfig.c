@@ -21,11 +21,23 @@
 #include <garrison/cluster.h>
 #include <garrison/log.h>
 
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
+
 #define KUBE_PARTS 3
 #define CUT "\n#--8<--\n"
 
-static char dir[64];
-static char paths[KUBE_PARTS][96];
+static char dir[200];
+static char paths[KUBE_PARTS][240];
 
 static void write_part(const char *path, const uint8_t *p, size_t n)
 {
@@ -59,7 +71,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *tmp = getenv("TMPDIR");
 
 	log_init("fuzz_kubeconfig", LOG_LVL_ERROR);
-	snprintf(dir, sizeof(dir), "%.40s/gfuzz-kube.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+	snprintf(dir, sizeof(dir), "%.150s/gfuzz-kube.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		perror(dir);
 		exit(1);
@@ -72,7 +84,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char list[KUBE_PARTS * 96 + 96];
+	char list[KUBE_PARTS * 240 + 240];
 	const uint8_t *p = data, *end = data + size;
 	const char *why = NULL;
 	char *name = (char *)"sentinel";
@@ -81,8 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	list[0] = '\0';
 	while (nparts < KUBE_PARTS) {
-		const uint8_t *cut = nparts < KUBE_PARTS - 1 ? memmem(p, (size_t)(end - p), CUT, cl) : NULL;
-		const uint8_t *e = cut ? cut : end;
+		const uint8_t *cut = NULL, *e;
+
+		if (nparts < KUBE_PARTS - 1)
+			cut = memmem(p, (size_t)(end - p), CUT, cl);
+		e = cut ? cut : end;
 
 		write_part(paths[nparts], p, (size_t)(e - p));
 		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s:", paths[nparts]);
@@ -96,20 +111,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = cluster_kubeconfig_name(list, &name, &why);
 	switch (r) {
 	case 0:
-		if (name == NULL || cluster_name_check(name, strlen(name), NULL) != 0)
-			abort();
+		BROKEN_IF(name == NULL || cluster_name_check(name, strlen(name), NULL) != 0);
 		break;
 	case -EINVAL:
-		if (name != NULL || why == NULL)
-			abort();
+		BROKEN_IF(name != NULL || why == NULL);
 		break;
 	case -ENOENT:
 	case -ENOMEM:
-		if (name != NULL)
-			abort();
+		BROKEN_IF(name != NULL);
 		break;
 	default:
-		abort();
+		BROKEN("a result the contract does not list");
 	}
 	free(name);
 	for (int i = 0; i < nparts; i++)

@@ -51,6 +51,18 @@
 
 #include "cluster_int.h"
 
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
+
 #define CUT "\n--8<--\n"
 #define PARTS 4
 #define SOURCES 6
@@ -118,8 +130,10 @@ static void *serve(void *base)
 
 static void setenv_or_die(const char *k, const char *v)
 {
-	if (setenv(k, v, 1) != 0)
-		abort();
+	if (setenv(k, v, 1) != 0) {
+		perror("setenv");
+		exit(1);
+	}
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -169,8 +183,7 @@ static void check_meta(json_t *m, int depth)
 
 	if (m == NULL)
 		return;
-	if (!json_is_object(m) || depth > 1)
-		abort();
+	BROKEN_IF(!json_is_object(m) || depth > 1);
 	json_object_foreach(m, key, v) {
 		if (json_is_object(v)) {
 			check_meta(v, depth + 1);
@@ -178,11 +191,9 @@ static void check_meta(json_t *m, int depth)
 		}
 		const char *s = json_string_value(v);
 		size_t n = s ? strlen(s) : 0;
-		if (s == NULL || n == 0 || n > 1024 || n != json_string_length(v))
-			abort();
+		BROKEN_IF(s == NULL || n == 0 || n > 1024 || n != json_string_length(v));
 		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
-				abort();
+			BROKEN_IF((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f);
 	}
 }
 
@@ -197,13 +208,11 @@ static void run_source(int src)
 	c.host_root = "/";
 	r = sources[src](&c, &a);
 	if (r == 1) {
-		if (a.name == NULL || cluster_name_check(a.name, strlen(a.name), NULL) != 0)
-			abort();
+		BROKEN_IF(a.name == NULL || cluster_name_check(a.name, strlen(a.name), NULL) != 0);
 	} else if (r == 0) {
-		if (a.name != NULL || a.meta != NULL)
-			abort();
-	} else if (r != -ENOMEM) {
-		abort();
+		BROKEN_IF(a.name != NULL || a.meta != NULL);
+	} else {
+		BROKEN_IF(r != -ENOMEM);
 	}
 	check_meta(a.meta, 0);
 	check_meta(c.fallback_meta, 0);
@@ -220,19 +229,16 @@ static void run_helpers(const char *s, size_t n)
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	struct ifaddrs lo = { 0 }, eth = { 0 };
 
-	if (cl_arn_parse(s, &arn) == 0 &&
-	    (arn.partition[0] == '\0' || arn.service[0] == '\0' || arn.resource[0] == '\0'))
-		abort();
-	if (cl_aws_az_region(s, buf, sizeof(buf)) == 0 &&
-	    (buf[0] == '\0' || strncmp(buf, s, strlen(buf)) != 0))
-		abort(); /* the region is a prefix of the zone */
+	BROKEN_IF(cl_arn_parse(s, &arn) == 0 &&
+	    (arn.partition[0] == '\0' || arn.service[0] == '\0' || arn.resource[0] == '\0'));
+	/* the region is a prefix of the zone */
+	BROKEN_IF(cl_aws_az_region(s, buf, sizeof(buf)) == 0 &&
+	    (buf[0] == '\0' || strncmp(buf, s, strlen(buf)) != 0));
 	(void)cl_aws_az_region(s, small, sizeof(small));
-	if (strlen(cl_escape(s, n, buf, sizeof(buf))) >= sizeof(buf))
-		abort();
+	BROKEN_IF(strlen(cl_escape(s, n, buf, sizeof(buf))) >= sizeof(buf));
 	(void)cl_escape(s, n, small, sizeof(small));
 	(void)cl_escape(s, n, small, 1);
-	if (meta == NULL || cl_meta_set(meta, "k", s) < 0)
-		abort();
+	BROKEN_IF(meta == NULL || cl_meta_set(meta, "k", s) < 0);
 	check_meta(meta, 0);
 	json_decref(meta);
 
@@ -245,8 +251,8 @@ static void run_helpers(const char *s, size_t n)
 	lo.ifa_name = (char *)"lo";
 	lo.ifa_flags = IFF_UP | IFF_LOOPBACK;
 	lo.ifa_addr = (struct sockaddr *)&addr;
-	if (cluster_node_ip_pick(s, &lo, buf, sizeof(buf)) != 0 || strcmp(buf, "10.1.2.3") != 0)
-		abort();
+	BROKEN_IF(cluster_node_ip_pick(s, &lo, buf, sizeof(buf)) != 0);
+	BROKEN_IF(strcmp(buf, "10.1.2.3") != 0);
 	(void)cluster_node_ip_pick(s, NULL, buf, sizeof(buf));
 }
 

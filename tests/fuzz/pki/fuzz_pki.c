@@ -31,6 +31,18 @@
 #include <garrison/log.h>
 #include <garrison/pki.h>
 
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
+
 #define FUZZ_CN "fuzz-host.example"
 
 static X509 *ca;
@@ -44,22 +56,21 @@ static void use_cert(X509 *c)
 	X509 *back = NULL;
 
 	if (pki_cert_info(c, &cn, &serial, &na) == 0) {
-		if (cn == NULL || serial == NULL || serial[0] == '\0')
-			abort(); /* both were asked for */
-	} else if (cn != NULL || serial != NULL) {
-		abort(); /* outputs are NULL on failure */
+		/* both were asked for */
+		BROKEN_IF(cn == NULL || serial == NULL || serial[0] == '\0');
+	} else {
+		BROKEN_IF(cn != NULL || serial != NULL); /* outputs are NULL on failure */
 	}
 	free(cn);
 	free(serial);
 	(void)pki_cert_info(c, NULL, NULL, &na);
-	if (pki_verify_why(ca, c, PKI_USAGE_CLIENT, &why) != 0 && why == NULL)
-		abort();
+	BROKEN_IF(pki_verify_why(ca, c, PKI_USAGE_CLIENT, &why) != 0 && why == NULL);
 	(void)pki_verify(ca, c, PKI_USAGE_SERVER);
 	(void)X509_check_ca(c);
 	(void)X509_self_signed(c, 1);
 	if (pki_cert_to_pem(c, &pem) == 0) {
-		if (pki_cert_from_pem(pem, &back) != 0 || X509_cmp(c, back) != 0)
-			abort(); /* what we write we must read back identically */
+		/* what we write we must read back identically */
+		BROKEN_IF(pki_cert_from_pem(pem, &back) != 0 || X509_cmp(c, back) != 0);
 		X509_free(back);
 		free(pem);
 	}
@@ -72,9 +83,9 @@ static void check_named_curve(EVP_PKEY *k)
 	char enc[32] = "";
 	size_t len = 0;
 
-	if (!EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), &len) ||
-	    strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0)
-		abort(); /* an explicit-parameters key got through */
+	/* an explicit-parameters key got through */
+	(void)EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_EC_ENCODING, enc, sizeof(enc), &len);
+	BROKEN_IF(strcmp(enc, OSSL_PKEY_EC_ENCODING_GROUP) != 0);
 }
 
 static void use_key(EVP_PKEY *k)
@@ -84,12 +95,10 @@ static void use_key(EVP_PKEY *k)
 
 	check_named_curve(k);
 
-	if (pki_key_matches_cert(k, ca) == 0)
-		abort(); /* only the CA's own key may match the CA */
-	if (pki_key_to_pem(k, &pem) != 0)
-		abort(); /* an accepted key is P-256 and must be writable */
-	if (pki_key_from_pem(pem, &back) != 0 || EVP_PKEY_eq(k, back) != 1)
-		abort();
+	/* only the CA's own key may match the CA; an accepted key is P-256 and must be writable */
+	BROKEN_IF(pki_key_matches_cert(k, ca) == 0);
+	BROKEN_IF(pki_key_to_pem(k, &pem) != 0);
+	BROKEN_IF(pki_key_from_pem(pem, &back) != 0 || EVP_PKEY_eq(k, back) != 1);
 	OPENSSL_cleanse(pem, strlen(pem));
 	free(pem);
 	EVP_PKEY_free(back);
@@ -101,9 +110,9 @@ static void use_signed(X509 *c)
 
 	check_named_curve(X509_get0_pubkey(c));
 
-	if (pki_verify(ca, c, PKI_USAGE_CLIENT) != 0 || pki_cert_info(c, &cn, NULL, NULL) != 0 ||
-	    strcmp(cn, FUZZ_CN) != 0)
-		abort(); /* an issued certificate is ours, whatever the request said */
+	/* an issued certificate is ours, whatever the request said */
+	BROKEN_IF(pki_verify(ca, c, PKI_USAGE_CLIENT) != 0);
+	BROKEN_IF(pki_cert_info(c, &cn, NULL, NULL) != 0 || strcmp(cn, FUZZ_CN) != 0);
 	free(cn);
 }
 
@@ -121,23 +130,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pem[size] = '\0';
 
 	r = pki_cert_from_pem(pem, &c);
-	if ((r == 0) != (c != NULL))
-		abort();
+	BROKEN_IF((r == 0) != (c != NULL));
 	if (c != NULL)
 		use_cert(c);
 	X509_free(c);
 	c = NULL;
 
 	r = pki_key_from_pem(pem, &k);
-	if ((r == 0) != (k != NULL))
-		abort();
+	BROKEN_IF((r == 0) != (k != NULL));
 	if (k != NULL)
 		use_key(k);
 	EVP_PKEY_free(k);
 
 	r = pki_csr_sign(ca, ca_key, pem, FUZZ_CN, 30, &c);
-	if ((r == 0) != (c != NULL) || (r < 0 && r != -EINVAL && r != -EACCES && r != -ENOMEM))
-		abort();
+	BROKEN_IF((r == 0) != (c != NULL));
+	BROKEN_IF(r < 0 && r != -EINVAL && r != -EACCES && r != -ENOMEM);
 	if (c != NULL)
 		use_signed(c);
 	X509_free(c);
@@ -171,8 +178,8 @@ static void seeds_write(const char *dir)
 	X509 *leaf = NULL;
 	char *pem = NULL;
 
-	if (pki_key_new(&k) != 0 ||
-	    pki_issue(ca, ca_key, k, "garrison-fuzz-leaf", sans, 3, 30, PKI_USAGE_SERVER, &leaf) != 0)
+	if (pki_key_new(&k) != 0 || pki_issue(ca, ca_key, k, "garrison-fuzz-leaf", sans, 3, 30,
+					      PKI_USAGE_SERVER, &leaf) != 0)
 		exit(1);
 	pki_cert_to_pem(ca, &pem);
 	seed_write(dir, "cert-ca.pem", pem);

@@ -17,12 +17,25 @@
  * characters, no embedded NUL), and pick() never copies a member of the wrong type or size.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include <garrison/proto.h>
+
+/* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
+#define BROKEN(why)                                                                      \
+	do {                                                                             \
+		fprintf(stderr, "%s:%d: contract broken: %s\n", __FILE__, __LINE__, why); \
+		abort();                                                                 \
+	} while (0)
+#define BROKEN_IF(cond)             \
+	do {                        \
+		if (cond)           \
+			BROKEN(#cond); \
+	} while (0)
 
 /* As hub.c: a string of at most max bytes from a message without control characters (but for
  * line breaks when multiline, as in PEM), or NULL. */
@@ -51,8 +64,8 @@ static int valid_hostname(const char *s)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '-' || ch == '_'))
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_'))
 			return 0;
 	}
 	return 1;
@@ -94,12 +107,10 @@ static void check_text(const char *v, size_t max, int multiline)
 	if (v == NULL)
 		return;
 	n = strlen(v);
-	if (n > max)
-		abort();
+	BROKEN_IF(n > max);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)v[i];
-		if ((ch < 0x20 || ch == 0x7f) && !(multiline && (ch == '\n' || ch == '\r')))
-			abort();
+		BROKEN_IF((ch < 0x20 || ch == 0x7f) && !(multiline && (ch == '\n' || ch == '\r')));
 	}
 }
 
@@ -111,12 +122,12 @@ static void check_picked(json_t *o, const char *const *strs, const char *const *
 	const char *key;
 	json_t *v;
 
-	if (!json_is_object(o) || depth > 1)
-		abort();
+	BROKEN_IF(!json_is_object(o) || depth > 1);
 	json_object_foreach(o, key, v) {
 		int ok = 0;
 		for (const char *const *s = strs; s && *s && !ok; s++)
-			ok = strcmp(*s, key) == 0 && json_is_string(v) && json_string_length(v) <= 1024;
+			ok = strcmp(*s, key) == 0 && json_is_string(v) &&
+			     json_string_length(v) <= 1024;
 		for (const char *const *s = nums; s && *s && !ok; s++)
 			ok = strcmp(*s, key) == 0 && json_is_number(v);
 		for (const char *const *s = objs; s && *s && !ok; s++)
@@ -124,8 +135,7 @@ static void check_picked(json_t *o, const char *const *strs, const char *const *
 				check_picked(v, nested_strs, NULL, NULL, depth + 1);
 				ok = 1;
 			}
-		if (!ok)
-			abort();
+		BROKEN_IF(!ok);
 	}
 }
 
@@ -133,8 +143,7 @@ static void serialize(json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 
-	if (s == NULL)
-		abort(); /* what pick() built must always serialize */
+	BROKEN_IF(s == NULL); /* what pick() built must always serialize */
 	free(s);
 }
 
@@ -155,8 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msg = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
 	type = json_string_value(json_object_get(msg, "type"));
 	if (!json_is_object(msg) || type == NULL) {
-		if (msg == NULL && jerr.text[0] == '\0')
-			abort(); /* a refusal always says why */
+		BROKEN_IF(msg == NULL && jerr.text[0] == '\0'); /* a refusal always says why */
 		json_decref(msg);
 		return 0;
 	}
@@ -185,8 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	seq = json_object_get(msg, "seq");
 	ack = json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT_ACK, "seq",
 			json_is_integer(seq) ? json_integer_value(seq) : 0);
-	if (ack == NULL)
-		abort();
+	BROKEN_IF(ack == NULL);
 	serialize(ack);
 	json_decref(ack);
 
