@@ -34,6 +34,7 @@ CON_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard console/*.c))
 # The Console's modules without main(), for unit tests of the store and API helpers.
 CON_LIB_OBJ := $(filter-out $(B)/obj/console/main.o,$(CON_OBJ))
 DEF_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard defender/*.c))
+DEF_LIB_OBJ := $(filter-out $(B)/obj/defender/main.o,$(DEF_OBJ))
 CLI_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard cli/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
@@ -60,6 +61,10 @@ $(B)/libconsole.a: $(CON_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
+$(B)/libdefender.a: $(DEF_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
 $(B)/bin/garrison-console: $(CON_OBJ) $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -70,10 +75,10 @@ $(B)/bin/garrison: $(CLI_OBJ) $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libconsole.a $(B)/libgarrison.a
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libconsole.a $(B)/libdefender.a $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libgarrison.a
+$(B)/tools/%: $(B)/obj/tests/tools/%.o $(B)/libdefender.a $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libgarrison.a
@@ -129,3 +134,16 @@ $(FB)/$(1): tests/fuzz/$(1)/fuzz_$(1).c $(FB)/libgarrison.a $(wildcard include/g
 endef
 $(foreach t,$(notdir $(FUZZ_BINS)),$(eval $(call FUZZ_HARNESS,$(t))))
 # ---- fuzz (end)
+
+# ---- bench: benchmarks (bench/README.md, docs/benchmarks.md); they print figures, never judge them.
+# defender_swarm holds thousands of connections: with libuv it waits with epoll instead of
+# poll(2) over every descriptor, leaving the CPU to the Console it measures.
+ifeq ($(shell pkg-config --exists libuv && echo yes),yes)
+$(B)/obj/bench/defender_swarm.o: CFLAGS += -DSWARM_WITH_LIBUV $(shell pkg-config --cflags libuv)
+$(B)/bench/defender_swarm: LDLIBS += $(shell pkg-config --libs libuv)
+endif
+.PHONY: bench
+bench: $(B)/bin/garrison-console $(B)/bin/garrison-defender $(BENCH)
+	bench/console_scale.sh
+	bench/defender_idle.sh
+# ---- bench (end)

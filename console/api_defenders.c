@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <garrison/collection.h>
 #include <garrison/deploy.h>
 #include <garrison/log.h>
 #include <garrison/util.h>
@@ -83,21 +84,48 @@ static int defenders_query(struct api_req *r, struct store_defender **v, size_t 
 	return 0;
 }
 
+static void subject_of(const struct store_defender *d, struct collection_subject *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->host = d->hostname;
+	s->cluster = d->cluster;
+	s->account_id = json_string_value(json_object_get(d->cloud_metadata, "accountID"));
+}
+
 void api_defenders_list(struct api_req *r)
 {
 	struct store_defender *v = NULL;
-	size_t n = 0;
-	long total = 0;
+	struct collection **colls = NULL;
+	size_t n = 0, ncolls = 0;
+	long total = 0, offset = 0, limit = 0, kept = 0;
 	json_t *arr;
 
-	if (defenders_query(r, &v, &n, &total, 1) < 0)
+	if (api_collections_filter(r, &colls, &ncolls) < 0)
 		return;
+	/* With a collection filter, paging applies after filtering, here rather than in SQL. */
+	if (ncolls && api_paging(r, &offset, &limit) < 0)
+		goto out;
+	if (defenders_query(r, &v, &n, &total, ncolls == 0) < 0)
+		goto out;
 	arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, defender_json(&v[i]));
+	for (size_t i = 0; i < n; i++) {
+		struct collection_subject subj;
+		json_t *d;
+
+		subject_of(&v[i], &subj);
+		if (ncolls && !collection_match_any(colls, ncolls, &subj))
+			continue;
+		if (ncolls && (kept++ < offset || (limit > 0 && (long)json_array_size(arr) >= limit)))
+			continue;
+		d = defender_json(&v[i]);
+		json_object_set_new(d, "collections", api_collections_of(r, &subj));
+		json_array_append_new(arr, d);
+	}
 	store_defenders_free(v, n);
-	api_total_count(r, total);
+	api_total_count(r, ncolls ? kept : total);
 	api_reply_json(r, 200, arr);
+out:
+	api_collections_filter_free(colls, ncolls);
 }
 
 void api_defenders_names(struct api_req *r)
@@ -327,7 +355,7 @@ void api_radar_clusters(struct api_req *r)
 	struct store_defender *v = NULL;
 	size_t n = 0;
 	long total = 0;
-	json_t *byname = json_object(), *arr = json_array(), *e;
+	json_t *byname = json_object(), *arr = json_array(), *e, *conts = NULL;
 	const char *name;
 
 	f.connected = -1;
@@ -339,9 +367,9 @@ void api_radar_clusters(struct api_req *r)
 		const char *cl = v[i].cluster && v[i].cluster[0] ? v[i].cluster : "";
 		e = json_object_get(byname, cl);
 		if (e == NULL) {
-			e = json_pack("{s:s,s:i,s:i,s:[],s:[],s:[],s:[]}", "name", cl, "hostCount", 0,
-				      "connectedHostCount", 0, "providers", "sources", "accountIDs",
-				      "regions");
+			e = json_pack("{s:s,s:i,s:i,s:[],s:[],s:[],s:[],s:[]}", "name", cl, "hostCount",
+				      0, "connectedHostCount", 0, "providers", "sources", "accountIDs",
+				      "regions", "namespaces");
 			json_object_set_new(byname, cl, e);
 		}
 		json_object_set_new(e, "hostCount",
@@ -358,8 +386,24 @@ void api_radar_clusters(struct api_req *r)
 		set_add(json_object_get(e, "regions"),
 			json_string_value(json_object_get(v[i].cloud_metadata, "region")));
 	}
+	/* Namespaces per cluster, from the containers the Defenders reported. */
+	if (r->c->store->ops->inv_list(r->c->store, "container", NULL, &conts) == 0) {
+		size_t k;
+		json_t *row;
+		json_array_foreach(conts, k, row) {
+			json_t *doc = json_object_get(row, "doc");
+			const char *cl = json_string_value(json_object_get(doc, "cluster"));
+			const char *ns = json_string_value(json_object_get(doc, "namespace"));
+			e = cl ? json_object_get(byname, cl) : NULL;
+			if (e && ns && ns[0])
+				set_add(json_object_get(e, "namespaces"), ns);
+		}
+		json_decref(conts);
+	}
 	json_object_foreach(byname, name, e) {
 		json_t *prov = json_object_get(e, "providers");
+		json_object_set_new(e, "namespaceCount",
+				    json_integer((json_int_t)json_array_size(json_object_get(e, "namespaces"))));
 		json_object_set_new(e, "cloudProvider",
 				    json_array_size(prov) == 1 ? json_copy(json_array_get(prov, 0))
 							       : json_string(json_array_size(prov) ? "mixed" : "others"));

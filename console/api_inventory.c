@@ -405,16 +405,30 @@ done:
 	json_decref(byid);
 }
 
+static json_int_t count_on(json_t *rows, const char *host)
+{
+	json_int_t n = 0;
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(rows, i, row)
+		n += strcmp(str(row, "hostname"), host) == 0;
+	return n;
+}
+
 void api_hosts(struct api_req *r)
 {
 	struct inv_filter f;
-	json_t *rows = NULL, *idx, *out = json_array(), *row;
+	json_t *rows = NULL, *idx, *out = json_array(), *row, *conts = NULL;
 	size_t i;
 
 	if (filter_init(r, &f) < 0)
 		goto done;
 	idx = host_index(r);
+	if (r->c->store->ops->inv_list(r->c->store, "container", f.hostname, &conts) < 0)
+		conts = json_array();
 	if (r->c->store->ops->inv_list(r->c->store, "host", f.hostname, &rows) < 0) {
+		json_decref(conts);
 		json_decref(idx);
 		filter_clear(&f);
 		api_error(r, 500, "cannot read the inventory");
@@ -437,6 +451,8 @@ void api_hosts(struct api_req *r)
 			continue;
 		time_of(row, ts, sizeof(ts));
 		e = json_deep_copy(doc);
+		/* The host document is from the last snapshot; count what runs there now. */
+		json_object_set_new(e, "containerCount", json_integer(count_on(conts, host)));
 		json_object_set_new(e, "_id", json_string(host));
 		json_object_set_new(e, "hostname", json_string(host));
 		json_object_set_new(e, "scanTime", json_string(ts));
@@ -448,6 +464,7 @@ void api_hosts(struct api_req *r)
 		json_array_append_new(out, e);
 	}
 	json_decref(rows);
+	json_decref(conts);
 	json_decref(idx);
 	filter_clear(&f);
 	reply_list(r, out, "hostname");

@@ -338,7 +338,8 @@ static int request(struct docker *d, const char *url, const char *what, struct h
 	if (cc != CURLE_OK) {
 		int r;
 		if (cc == CURLE_WRITE_ERROR && b->too_big) {
-			set_err(d, "the answer to %s is larger than %u bytes", what, DOCKER_BODY_MAX);
+			set_err(d, "the answer to %s is larger than %u bytes", what,
+				DOCKER_BODY_MAX);
 			r = -EFBIG;
 		} else if (cc == CURLE_WRITE_ERROR) {
 			set_err(d, "out of memory reading the answer to %s", what);
@@ -360,7 +361,8 @@ static int parse_json(struct docker *d, const struct body *b, const char *what, 
 
 	*out = json_loadb(b->p ? b->p : "", b->len, JSON_REJECT_DUPLICATES, &je);
 	if (*out == NULL) {
-		set_err(d, "malformed JSON in the answer to %s: %s (line %d)", what, je.text, je.line);
+		set_err(d, "malformed JSON in the answer to %s: %s (line %d)", what, je.text,
+			je.line);
 		return -EBADMSG;
 	}
 	return 0;
@@ -472,7 +474,8 @@ int docker_negotiate(struct docker *d)
 		goto out;
 	}
 	if (minor < DOCKER_API_MIN_MINOR) {
-		set_err(d, "the Docker engine's API %s is older than 1.%d", srv_api, DOCKER_API_MIN_MINOR);
+		set_err(d, "the Docker engine's API %s is older than 1.%d", srv_api,
+			DOCKER_API_MIN_MINOR);
 		r = -EPROTO;
 		goto out;
 	}
@@ -572,7 +575,7 @@ static size_t ev_write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	}
 	if (e->len + n > EV_RAW_CAP) {
 		if (e->len == 0)
-			return 0; /* a chunk larger than the whole buffer: cannot happen with libcurl */
+			return 0; /* larger than the buffer: libcurl never does that */
 		e->paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
@@ -627,14 +630,16 @@ static int ev_take_line(struct docker_events *e, json_t **ev)
 
 	for (;;) {
 		char *start = e->raw + e->off, *nl;
-		size_t scan = e->len < DOCKER_EVENT_LINE_MAX + 1 ? e->len : DOCKER_EVENT_LINE_MAX + 1;
+		size_t scan =
+			e->len < DOCKER_EVENT_LINE_MAX + 1 ? e->len : DOCKER_EVENT_LINE_MAX + 1;
 		size_t l;
 		json_t *j;
 
 		nl = memchr(start, '\n', scan);
 		if (nl == NULL) {
 			if (e->len > DOCKER_EVENT_LINE_MAX) {
-				set_err(d, "an event line from the Docker engine is longer than %d bytes",
+				set_err(d,
+					"an event line from the Docker engine is longer than %d bytes",
 					DOCKER_EVENT_LINE_MAX);
 				return e->err = -EMSGSIZE;
 			}
@@ -652,9 +657,11 @@ static int ev_take_line(struct docker_events *e, json_t **ev)
 		j = json_loadb(start, l, JSON_REJECT_DUPLICATES, &je);
 		if (j == NULL || !json_is_object(j)) {
 			if (j == NULL)
-				set_err(d, "malformed event line from the Docker engine: %s", je.text);
+				set_err(d, "malformed event line from the Docker engine: %s",
+					je.text);
 			else
-				set_err(d, "an event line from the Docker engine is not a JSON object");
+				set_err(d,
+					"an event line from the Docker engine is not a JSON object");
 			json_decref(j);
 			return e->err = -EBADMSG;
 		}
@@ -702,7 +709,8 @@ int docker_events_open(struct docker *d, const char *filters, int wake_fd,
 		r = -ENOMEM;
 		goto fail;
 	}
-	snprintf(url, n, "http://docker/v%s/events%s%s", d->api, esc ? "?filters=" : "", esc ? esc : "");
+	snprintf(url, n, "http://docker/v%s/events%s%s", d->api, esc ? "?filters=" : "",
+		 esc ? esc : "");
 	setup_common(d, e->h, url);
 	curl_easy_setopt(e->h, CURLOPT_WRITEFUNCTION, ev_write_cb);
 	curl_easy_setopt(e->h, CURLOPT_WRITEDATA, e);
@@ -823,12 +831,14 @@ static int copy_member(const json_t *o, const char *key, char *buf, size_t len, 
 	size_t n;
 
 	if (s == NULL) {
-		snprintf(err, errlen, "event %s is %s", name, v == NULL ? "missing" : "not a string");
+		snprintf(err, errlen, "event %s is %s", name,
+			 v == NULL ? "missing" : "not a string");
 		return -EBADMSG;
 	}
 	n = json_string_length(v);
 	if (n >= len || strlen(s) != n) {
-		snprintf(err, errlen, "event %s is longer than %zu bytes or holds a NUL", name, len - 1);
+		snprintf(err, errlen, "event %s is longer than %zu bytes or holds a NUL", name,
+			 len - 1);
 		return -EBADMSG;
 	}
 	memcpy(buf, s, n + 1);

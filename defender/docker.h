@@ -96,7 +96,7 @@ void docker_events_close(struct docker_events *e);
 /* The parts of an event the inventory uses. */
 struct docker_event {
 	char type[32];     /* "container", "image", "network", ... */
-	char action[64];   /* "start", "die", "destroy", ...; "exec_create: sh" keeps only the verb */
+	char action[64];   /* "start", "die", ...; of "exec_create: sh" only the verb */
 	char id[160];      /* Actor.ID: a container id, an image id or reference, ... */
 };
 

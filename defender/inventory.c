@@ -289,7 +289,9 @@ static int build_ports(struct chk *c, const json_t *ns_ports, const struct inven
 			int hp;
 
 			if (!json_is_object(b)) {
-				r = bad(c, "a binding of NetworkSettings.Ports[%s] is not an object", key);
+				r = bad(c,
+					"a binding of NetworkSettings.Ports[%s] is not an object",
+					key);
 				goto out;
 			}
 			if ((r = m_str(c, b, "HostIp", 63, 0, &hip)) < 0 ||
@@ -297,7 +299,8 @@ static int build_ports(struct chk *c, const json_t *ns_ports, const struct inven
 				goto out;
 			hp = parse_host_port(hport);
 			if (hp < 0) {
-				r = bad(c, "NetworkSettings.Ports[%s] has a malformed HostPort", key);
+				r = bad(c, "NetworkSettings.Ports[%s] has a malformed HostPort",
+					key);
 				goto out;
 			}
 			if (n == INVENTORY_PORTS_MAX) {
@@ -333,14 +336,15 @@ static int build_ports(struct chk *c, const json_t *ns_ports, const struct inven
 			int mine, found = 0;
 
 			if (facts->inodes_known)
-				mine = inodes != NULL &&
-				       bsearch(&l->inode, inodes, facts->ninodes, sizeof(*inodes), u64_cmp);
+				mine = inodes != NULL && bsearch(&l->inode, inodes, facts->ninodes,
+								 sizeof(*inodes), u64_cmp);
 			else
-				mine = !host_network; /* the host's sockets are not all this container's */
+				mine = !host_network; /* the host's are not all its own */
 			if (!mine)
 				continue;
 			for (size_t j = 0; j < n; j++) {
-				if (ports[j].container == l->port && strcmp(ports[j].proto, "tcp") == 0) {
+				if (ports[j].container == l->port &&
+				    strcmp(ports[j].proto, "tcp") == 0) {
 					ports[j].listening = 1;
 					found = 1;
 				}
@@ -420,7 +424,8 @@ static int build_labels(struct chk *c, const json_t *labels, struct out *o, json
 			return bad(c, "the value of a label is not a string");
 		}
 		s = json_string_value(v);
-		if (strlen(k) > INVENTORY_LABEL_KEY_MAX || json_string_length(v) > INVENTORY_LABEL_VALUE_MAX ||
+		if (strlen(k) > INVENTORY_LABEL_KEY_MAX ||
+		    json_string_length(v) > INVENTORY_LABEL_VALUE_MAX ||
 		    strlen(s) != json_string_length(v)) {
 			*truncated = 1;
 			continue;
@@ -528,7 +533,8 @@ static int build_mounts(struct chk *c, const json_t *mounts, struct out *o, json
 		    (r = m_str(c, m, "Destination", PATH_MAX, 1, &dst)) < 0 ||
 		    (r = m_str(c, m, "Name", 256, 0, &name)) < 0 ||
 		    (r = m_str(c, m, "Propagation", 32, 0, &prop)) < 0 ||
-		    (r = m_str(c, m, "Mode", 64, 0, &mode)) < 0 || (r = m_bool(c, m, "RW", &rw)) < 0)
+		    (r = m_str(c, m, "Mode", 64, 0, &mode)) < 0 ||
+		    (r = m_bool(c, m, "RW", &rw)) < 0)
 			break;
 		if (i >= INVENTORY_MOUNTS_MAX) {
 			*truncated = 1;
@@ -616,8 +622,8 @@ static json_t *canonical_image(const char *cfg)
 	char *s;
 	json_t *j;
 
-	if (strncmp(cfg, "sha256:", 7) == 0 || strchr(cfg, '@') != NULL || strchr(last, ':') != NULL ||
-	    n == 0)
+	if (strncmp(cfg, "sha256:", 7) == 0 || strchr(cfg, '@') != NULL ||
+	    strchr(last, ':') != NULL || n == 0)
 		return json_string(cfg);
 	s = malloc(n + 8);
 	if (s == NULL)
@@ -657,7 +663,8 @@ int inventory_container_record(const json_t *inspect, const json_t *processes,
 	struct chk c = { err, errlen, "container" };
 	struct out o = { 0 };
 	const char *id, *name, *image_id, *created, *status, *started, *cfg_image, *user;
-	const char *netmode, *pidmode, *ipcmode, *ecs_cluster, *k8s_ns, *k8s_pod, *k8s_cont, *ecs_cont;
+	const char *netmode, *pidmode, *ipcmode, *ecs_cluster, *k8s_ns, *k8s_pod, *k8s_cont,
+		*ecs_cont;
 	const json_t *state, *config, *hc, *labels, *mounts, *ns, *ns_ports, *capadd, *capdrop;
 	json_t *rec = NULL, *x = NULL;
 	json_int_t pid;
@@ -762,14 +769,17 @@ int inventory_container_record(const json_t *inspect, const json_t *processes,
 		x = json_object();
 		put_str(&o, x, "cluster", ecs_cluster);
 		put_str(&o, x, "taskArn", label(labels, "com.amazonaws.ecs.task-arn"));
-		put_str(&o, x, "taskDefinitionFamily", label(labels, "com.amazonaws.ecs.task-definition-family"));
-		put_str(&o, x, "taskDefinitionVersion", label(labels, "com.amazonaws.ecs.task-definition-version"));
+		put_str(&o, x, "taskDefinitionFamily",
+			label(labels, "com.amazonaws.ecs.task-definition-family"));
+		put_str(&o, x, "taskDefinitionVersion",
+			label(labels, "com.amazonaws.ecs.task-definition-version"));
 		put_str(&o, x, "containerName", ecs_cont);
 		put(&o, rec, "ecs", x);
 	}
 	/* Pause containers hold a pod's or a task's namespaces and run nothing of the user's. */
-	put(&o, rec, "infra", json_boolean((k8s_cont && strcmp(k8s_cont, "POD") == 0) ||
-					  (ecs_cont && strcmp(ecs_cont, "~internal~ecs~pause") == 0)));
+	put(&o, rec, "infra",
+	    json_boolean((k8s_cont && strcmp(k8s_cont, "POD") == 0) ||
+			 (ecs_cont && strcmp(ecs_cont, "~internal~ecs~pause") == 0)));
 
 	if ((r = build_caps(&c, capadd, "HostConfig.CapAdd", &o, &x)) < 0)
 		goto fail;
@@ -782,8 +792,8 @@ int inventory_container_record(const json_t *inspect, const json_t *processes,
 	put(&o, rec, "mounts", x);
 	if (trunc)
 		put(&o, rec, "mountsTruncated", json_true());
-	if ((r = build_ports(&c, ns_ports, running ? facts : NULL, netmode && strcmp(netmode, "host") == 0,
-			     &o, &x, &trunc)) < 0)
+	if ((r = build_ports(&c, ns_ports, running ? facts : NULL,
+			     netmode && strcmp(netmode, "host") == 0, &o, &x, &trunc)) < 0)
 		goto fail;
 	put(&o, rec, "network", json_pack("{s:o}", "ports", x));
 	if (trunc)
@@ -819,7 +829,8 @@ int inventory_processes(const json_t *top, json_t **out, char *err, size_t errle
 	*out = NULL;
 	if (!json_is_object(top))
 		return bad(&c, "the answer is not a JSON object");
-	if ((r = m_arr(&c, top, "Titles", 1, &titles)) < 0 || (r = m_arr(&c, top, "Processes", 0, &rows)) < 0)
+	if ((r = m_arr(&c, top, "Titles", 1, &titles)) < 0 ||
+	    (r = m_arr(&c, top, "Processes", 0, &rows)) < 0)
 		return r;
 	nt = json_array_size(titles);
 	if (nt == 0 || nt > 64)
@@ -855,8 +866,10 @@ int inventory_processes(const json_t *top, json_t **out, char *err, size_t errle
 			goto fail;
 		}
 		if ((r = v_str(&c, json_array_get(row, (size_t)ipid), "PID", 16, &spid)) < 0 ||
-		    (ippid >= 0 && (r = v_str(&c, json_array_get(row, (size_t)ippid), "PPID", 16, &sppid)) < 0) ||
-		    (iuser >= 0 && (r = v_str(&c, json_array_get(row, (size_t)iuser), "UID", 64, &user)) < 0) ||
+		    (ippid >= 0 &&
+		     (r = v_str(&c, json_array_get(row, (size_t)ippid), "PPID", 16, &sppid)) < 0) ||
+		    (iuser >= 0 &&
+		     (r = v_str(&c, json_array_get(row, (size_t)iuser), "UID", 64, &user)) < 0) ||
 		    (r = v_str(&c, json_array_get(row, (size_t)icmd), "CMD", 128 * 1024, &cmd)) < 0)
 			goto fail;
 		errno = 0;
@@ -892,7 +905,8 @@ int inventory_processes(const json_t *top, json_t **out, char *err, size_t errle
 		p = json_object();
 		put_str(&o, p, "name", name[0] ? name : cmd);
 		if (cl > INVENTORY_CMD_MAX) {
-			put(&o, p, "cmdline", json_stringn(cmd, utf8_cut(cmd, cl, INVENTORY_CMD_MAX)));
+			put(&o, p, "cmdline",
+			    json_stringn(cmd, utf8_cut(cmd, cl, INVENTORY_CMD_MAX)));
 			put(&o, p, "cmdlineTruncated", json_true());
 		} else {
 			put_str(&o, p, "cmdline", cmd);
@@ -936,7 +950,8 @@ static int build_refs(struct chk *c, const json_t *list, const char *what, const
 			json_decref(arr);
 			return r;
 		}
-		if (strcmp(s, none) == 0 || s[0] == '\0' || json_array_size(arr) >= INVENTORY_TAGS_MAX)
+		if (strcmp(s, none) == 0 || s[0] == '\0' ||
+		    json_array_size(arr) >= INVENTORY_TAGS_MAX)
 			continue;
 		push(o, arr, json_string(s));
 	}
@@ -969,7 +984,8 @@ int inventory_image_record(const json_t *summary, const json_t *inspect, json_t 
 	if ((r = m_arr(&c, summary, "RepoTags", 0, &tags)) < 0 ||
 	    (r = m_arr(&c, summary, "RepoDigests", 0, &digests)) < 0 ||
 	    (r = m_int(&c, summary, "Size", 0, (json_int_t)1 << 53, 0, &size, &has_size)) < 0 ||
-	    (r = m_int(&c, summary, "Created", 0, (json_int_t)1 << 40, 0, &created, &has_created)) < 0)
+	    (r = m_int(&c, summary, "Created", 0, (json_int_t)1 << 40, 0, &created, &has_created)) <
+		    0)
 		return r;
 	if (inspect != NULL) {
 		const char *iid;
@@ -1022,8 +1038,8 @@ fail:
 
 static json_t *new_part(const char *sid)
 {
-	return json_pack("{s:s,s:s,s:[],s:[]}", "type", "inventory", "snapshotID", sid, "containers",
-			 "images");
+	return json_pack("{s:s,s:s,s:[],s:[]}", "type", "inventory", "snapshotID", sid,
+			 "containers", "images");
 }
 
 int inventory_snapshot_messages(const json_t *host, const json_t *docker, const json_t *containers,
@@ -1040,7 +1056,8 @@ int inventory_snapshot_messages(const json_t *host, const json_t *docker, const 
 	if (sid == NULL || parts == NULL)
 		goto fail;
 	cur = new_part(sid);
-	if (cur == NULL || json_object_set_new(cur, "host", host ? json_deep_copy(host) : json_object()) < 0 ||
+	if (cur == NULL ||
+	    json_object_set_new(cur, "host", host ? json_deep_copy(host) : json_object()) < 0 ||
 	    json_object_set_new(cur, "docker", docker ? json_deep_copy(docker) : json_object()) < 0)
 		goto fail;
 	/* room for "part" and "parts" */
@@ -1065,7 +1082,8 @@ int inventory_snapshot_messages(const json_t *host, const json_t *docker, const 
 				nrec = 0;
 			}
 			copy = json_deep_copy(v);
-			if (copy == NULL || json_array_append_new(json_object_get(cur, names[l]), copy) < 0)
+			if (copy == NULL ||
+			    json_array_append_new(json_object_get(cur, names[l]), copy) < 0)
 				goto fail;
 			cur_size += sz;
 			nrec++;
@@ -1211,13 +1229,16 @@ static void set_status(struct inventory *inv, const char *st, const char *errmsg
 	snprintf(inv->st, sizeof(inv->st), "%s", st);
 	snprintf(inv->st_err, sizeof(inv->st_err), "%s", errmsg ? errmsg : "");
 	if (strcmp(st, "ok") == 0) {
-		snprintf(inv->st_engine, sizeof(inv->st_engine), "%s", docker_engine_version(inv->d));
+		snprintf(inv->st_engine, sizeof(inv->st_engine), "%s",
+			 docker_engine_version(inv->d));
 		snprintf(inv->st_api, sizeof(inv->st_api), "%s", docker_api_version(inv->d));
 	}
-	changed = strcmp(inv->emitted_st, inv->st) != 0 || strcmp(inv->emitted_engine, inv->st_engine) != 0;
+	changed = strcmp(inv->emitted_st, inv->st) != 0 ||
+		  strcmp(inv->emitted_engine, inv->st_engine) != 0;
 	if (changed) {
 		msg = status_json_locked(inv);
-		if (msg != NULL && json_object_set_new(msg, "type", json_string("docker-status")) < 0) {
+		if (msg != NULL &&
+		    json_object_set_new(msg, "type", json_string("docker-status")) < 0) {
 			json_decref(msg);
 			msg = NULL;
 		}
@@ -1227,8 +1248,9 @@ static void set_status(struct inventory *inv, const char *st, const char *errmsg
 	pthread_mutex_unlock(&inv->mu);
 	if (changed) {
 		if (strcmp(st, "ok") == 0)
-			log_info("inventory: Docker engine %s at %s (API %s)", docker_engine_version(inv->d),
-				 inv->sock, docker_api_version(inv->d));
+			log_info("inventory: Docker engine %s at %s (API %s)",
+				 docker_engine_version(inv->d), inv->sock,
+				 docker_api_version(inv->d));
 		else
 			log_warn("inventory: Docker engine %s: %s", st, errmsg ? errmsg : "");
 		emit(inv, msg);
@@ -1248,9 +1270,11 @@ static json_t *host_record(struct inventory *inv)
 		if (st && strcmp(st, "running") == 0)
 			running++;
 	}
-	json_object_set_new(h, "containerCount", json_integer((json_int_t)json_object_size(inv->containers)));
+	json_object_set_new(h, "containerCount",
+			    json_integer((json_int_t)json_object_size(inv->containers)));
 	json_object_set_new(h, "runningContainerCount", json_integer(running));
-	json_object_set_new(h, "imageCount", json_integer((json_int_t)json_object_size(inv->images)));
+	json_object_set_new(h, "imageCount",
+			    json_integer((json_int_t)json_object_size(inv->images)));
 	return h;
 }
 
@@ -1294,7 +1318,8 @@ out:
 	json_decref(is);
 }
 
-static void emit_record(struct inventory *inv, const char *type, const char *member, const json_t *rec)
+static void emit_record(struct inventory *inv, const char *type, const char *member,
+			const json_t *rec)
 {
 	json_t *copy = json_deep_copy(rec);
 
@@ -1334,8 +1359,8 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 		return r;
 	}
 	pid = json_integer_value(json_object_get(json_object_get(inspect, "State"), "Pid"));
-	if (json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")) && pid > 0 &&
-	    pid <= PID_MAX) {
+	if (json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")) &&
+	    pid > 0 && pid <= PID_MAX) {
 		snprintf(path, sizeof(path), "/containers/%s/top", id);
 		r = docker_get_json(inv->d, path, &top);
 		if (r < 0 && fatal(r))
@@ -1355,7 +1380,8 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 			r = -ENOMEM;
 			goto out;
 		}
-		r = hostinfo_listening(inv->proc_root, (long)pid, listen, INVENTORY_LISTEN_MAX, &facts.nlisten);
+		r = hostinfo_listening(inv->proc_root, (long)pid, listen, INVENTORY_LISTEN_MAX,
+				       &facts.nlisten);
 		facts.listen = listen;
 		facts.listen_known = r == 0 || r == -E2BIG;
 		if (facts.listen_known && procs != NULL && json_array_size(procs) > 0) {
@@ -1365,8 +1391,8 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 
 			json_array_foreach(procs, i, p) {
 				long ppid = (long)json_integer_value(json_object_get(p, "pid"));
-				r = hostinfo_socket_inodes(inv->proc_root, ppid, inodes, INVENTORY_INODES_MAX,
-							   &facts.ninodes);
+				r = hostinfo_socket_inodes(inv->proc_root, ppid, inodes,
+							   INVENTORY_INODES_MAX, &facts.ninodes);
 				if (r == 0)
 					any = 1;
 				if (r == -E2BIG) {
@@ -1378,7 +1404,8 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 			facts.inodes_known = any;
 		}
 	}
-	r = inventory_container_record(inspect, procs, &facts, inv->node_cluster, rec, err, sizeof(err));
+	r = inventory_container_record(inspect, procs, &facts, inv->node_cluster, rec, err,
+				       sizeof(err));
 	if (r < 0)
 		log_warn("inventory: %s", err);
 	else if (procs_trunc)
@@ -1617,8 +1644,9 @@ static void schedule_recheck(struct inventory *inv, const char *id)
 
 static void handle_event(struct inventory *inv, const json_t *ev)
 {
-	static const char *const relevant[] = { "create", "start", "restart", "die", "stop", "pause",
-						"unpause", "rename", "update", "destroy", "oom" };
+	static const char *const relevant[] = {"create", "start",   "restart", "die",
+					       "stop",	 "pause",   "unpause", "rename",
+					       "update", "destroy", "oom"};
 	struct docker_event e;
 	char err[160];
 
@@ -1640,7 +1668,8 @@ static void handle_event(struct inventory *inv, const json_t *ev)
 		if (strcmp(e.action, relevant[i]) != 0)
 			continue;
 		if (!docker_is_container_id(e.id)) {
-			log_debug("inventory: a container event without a container id was ignored");
+			log_debug(
+				"inventory: a container event without a container id was ignored");
 			return;
 		}
 		if (json_object_size(inv->dirty) >= DIRTY_MAX)
@@ -1773,12 +1802,15 @@ static void *inv_main(void *arg)
 		r = inv_session(inv, &reached_ok);
 		if (atomic_load(&inv->stop))
 			break;
-		set_status(inv, docker_err_unreachable(r) ? "unreachable" : "error", docker_errmsg(inv->d));
+		set_status(inv, docker_err_unreachable(r) ? "unreachable" : "error",
+			   docker_errmsg(inv->d));
 		if (reached_ok)
 			backoff = 0;
-		backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2) : BACKOFF_MIN_MS;
+		backoff = backoff ? (backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2)
+				  : BACKOFF_MIN_MS;
 		util_random(&rnd, sizeof(rnd));
-		deadline = util_now_ms() + backoff / 2 + (int64_t)(rnd % (uint32_t)(backoff / 2 + 1));
+		deadline =
+			util_now_ms() + backoff / 2 + (int64_t)(rnd % (uint32_t)(backoff / 2 + 1));
 		while (!atomic_load(&inv->stop) && util_now_ms() < deadline) {
 			inv_sleep(inv, deadline - util_now_ms());
 			inv_drain(inv);
@@ -1851,8 +1883,9 @@ int inventory_start(const char *docker_addr, const char *host_root, const char *
 		if (*e == '\0' && v >= 1 && v <= 86400)
 			inv->refresh_s = (int)v;
 		else
-			log_warn("inventory: GARRISON_INVENTORY_REFRESH_SEC must be 1..86400; using %d",
-				 INVENTORY_REFRESH_S);
+			log_warn(
+				"inventory: GARRISON_INVENTORY_REFRESH_SEC must be 1..86400; using %d",
+				INVENTORY_REFRESH_S);
 	}
 	inv->emit = emit_fn;
 	inv->arg = arg;

@@ -32,7 +32,7 @@
 
 #define INVENTORY_REFRESH_S 60          /* full re-list; GARRISON_INVENTORY_REFRESH_SEC overrides */
 #define INVENTORY_RECHECK_MS 2000       /* a started container is looked at again after this */
-#define INVENTORY_MSG_MAX (192 * 1024)  /* a snapshot part stays below this (PROTO_MAX_MSG 256 KiB) */
+#define INVENTORY_MSG_MAX (192 * 1024)  /* snapshot parts stay below (PROTO_MAX_MSG 256 KiB) */
 #define INVENTORY_RECORD_MAX (48 * 1024) /* a larger container record sheds processes, labels... */
 #define INVENTORY_CONTAINERS_MAX 20000
 #define INVENTORY_IMAGES_MAX 20000

@@ -120,7 +120,8 @@ int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *ou
 	/* The words are __be32 values printed as native integers: on this little-endian host
 	 * 127.0.0.1 reads 0100007F, and ::1 ends with the word 01000000. */
 	if (v6)
-		loopback = words[0] == 0 && words[1] == 0 && words[2] == 0 && words[3] == 0x01000000;
+		loopback =
+			words[0] == 0 && words[1] == 0 && words[2] == 0 && words[3] == 0x01000000;
 	else
 		loopback = (words[0] & 0xFF) == 0x7F;
 	memset(out, 0, sizeof(*out));
@@ -174,7 +175,8 @@ static int read_table(const char *path, int v6, struct hostinfo_listen *out, siz
 		return -errno;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		size_t l = strlen(line);
-		if ((l == sizeof(line) - 1 && line[l - 1] != '\n') || ++lines > HOSTINFO_LINES_MAX) {
+		if ((l == sizeof(line) - 1 && line[l - 1] != '\n') ||
+		    ++lines > HOSTINFO_LINES_MAX) {
 			r = -EBADMSG;
 			break;
 		}

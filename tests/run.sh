@@ -13,6 +13,9 @@ B=${1:-build/san}
 FILTER=${2:-*}
 LOGS=$B/test-logs
 mkdir -p "$LOGS"
+# This run's results (several runs may share LOGS).
+RES=$(mktemp -d "${TMPDIR:-/tmp}/garrison-results.XXXXXX")
+trap 'rm -rf "$RES"' EXIT
 export GARRISON_BUILD_DIR=$PWD/$B
 export GARRISON_TOOLS_DIR=$PWD/$B/tools
 export GARRISON_BIN_DIR=$PWD/$B/bin
@@ -35,10 +38,10 @@ run_suite() { # name command...
 		line="${line%%passed*}passed, 1 failed"
 		echo "exit status $rc" >>"$log"
 	fi
-	printf '%-28s %s (%ds)\n' "$name" "$line" $((SECONDS - start)) >"$LOGS/$name.result"
+	printf '%-28s %s (%ds)\n' "$name" "$line" $((SECONDS - start)) >"$RES/$name.result"
 }
 export -f run_suite
-export LOGS
+export LOGS RES
 
 suites=()
 for t in "$B"/tests/test_*; do
@@ -53,7 +56,6 @@ for t in tests/unit/*.sh; do
 	[[ $n == $FILTER ]] || continue
 	suites+=("$n|bash $t")
 done
-rm -f "$LOGS"/*.result
 printf '%s\n' "${suites[@]}" | xargs -P 2 -I{} bash -c 'IFS="|" read -r n c <<<"{}"; run_suite "$n" $c'
 
 for t in tests/integration/*.sh; do
@@ -68,7 +70,7 @@ for t in tests/integration/*.sh; do
 done
 
 passed=0; failed=0
-for r in "$LOGS"/*.result; do
+for r in "$RES"/*.result; do
 	[ -f "$r" ] || continue
 	cat "$r"
 	p=$(grep -oE '[0-9]+ passed' "$r" | grep -oE '[0-9]+'); f=$(grep -oE '[0-9]+ failed' "$r" | grep -oE '[0-9]+')

@@ -9,16 +9,18 @@
 # Everything the engine owns lives under DIR (keep DIR short: the socket path must fit in 108
 # bytes): docker.sock, data/ (data-root), exec/ (exec-root), dockerd.pid, daemon.json (its own
 # config, so /etc/docker/daemon.json is never read; it puts the engine's trust key in key.json
-# instead of /etc/docker/key.json), cli/ (the CLI's config, instead of ~/.docker) and dockerd.log. The engine
-# runs with --iptables=false, so the host firewall is never touched, and with --bridge=none; with
+# instead of /etc/docker/key.json), cli/ (the CLI's config, instead of ~/.docker) and
+# dockerd.log. The engine runs with --iptables=false, so the host firewall is never touched, and with --bridge=none; with
 # --bridge it gets a bridge of its own (gdk<N>, 10.231.<N>.1/24, created here and deleted on stop),
 # never docker0. The test image test/busybox:1 is busybox-static imported as an image (no registry).
 #
 # stop kills only what this DIR's engine started: dockerd by its pidfile, then, when dockerd did not
 # take them down, its containerd and shims (whose command lines name DIR) and the processes of its
 # containers (from their cgroups). It then unmounts whatever is left mounted under DIR (the nsfs
-# mounts under exec/netns), deletes the bridge it made, docker0 when this engine created it, and
-# /run/docker/plugins when it was absent before. Exit status: 0, 1 on failure (the log is printed).
+# mounts under exec/netns, the data-root's own bind mount), deletes the bridge it made, and
+# /run/docker/plugins when that was absent before and no other dockerd runs. docker0 is never
+# created (--bridge=none or gdk<N>), so there is none to delete. Exit status: 0, 1 on failure
+# (with the end of the engine's log).
 set -u
 
 die() { echo "dockerd-harness: $*" >&2; exit 1; }
@@ -47,13 +49,15 @@ alive() { # PID: the process exists and is not a zombie
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
 }
 
-# Processes whose command line names this DIR (containerd, shims): their pids.
+# Processes of the engine (containerd, its shims, docker-proxy) whose command line names this DIR.
+# The pattern comes from a file so that grep's own command line does not match.
 dir_pids() {
-	local p
-	for p in /proc/[0-9]*; do
-		p=${p#/proc/}
-		[ "$p" = "$$" ] && continue
-		{ tr "\0" " " <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF "$D/" && echo "$p"
+	local p exe
+	for p in $(grep -alsF -f <(printf '%s/\n' "$D") /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+		exe=$(readlink "/proc/$p/exe" 2>/dev/null) || continue
+		case ${exe##*/} in
+		containerd* | runc | dockerd | docker-proxy | docker-init) echo "$p" ;;
+		esac
 	done
 }
 
@@ -113,13 +117,20 @@ do_start() {
 	echo "$bridge" >"$D/harness.bridge"
 	printf '{"deprecated-key-path": "%s/key.json"}\n' "$D" >"$D/daemon.json"
 	[ -d /run/docker ] || touch "$D/harness.made-run-docker"
-	[ -e /sys/class/net/docker0 ] || touch "$D/harness.no-docker0"
 	opts=(-H "unix://$SOCK" --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/dockerd.pid"
 		--config-file "$D/daemon.json" --iptables=false
 		--ip-masq=false --shutdown-timeout 2)
 	if [ "$bridge" = 1 ]; then
-		n=$(( $$ % 200 + 20 ))
-		[ -f "$D/harness.bridge-num" ] && n=$(cat "$D/harness.bridge-num")
+		if [ -f "$D/harness.bridge-num" ]; then
+			n=$(cat "$D/harness.bridge-num")
+		else
+			n=$(( $$ % 200 + 20 ))
+			# another engine's bridge is not ours to take (or to delete later)
+			for _ in $(seq 1 200); do
+				[ -e "/sys/class/net/gdk$n" ] || break
+				n=$(( (n - 19) % 200 + 20 ))
+			done
+		fi
 		if [ ! -e "/sys/class/net/gdk$n" ]; then
 			ip link add "gdk$n" type bridge || die "cannot create bridge gdk$n"
 			ip addr add "10.231.$n.1/24" dev "gdk$n" && ip link set "gdk$n" up
@@ -162,12 +173,10 @@ do_stop() {
 		ip link del "$(cat "$D/harness.bridge-name")" 2>/dev/null
 		rm -f "$D/harness.bridge-name"
 	fi
-	if [ -f "$D/harness.no-docker0" ]; then
-		ip link del docker0 2>/dev/null
-		rm -f "$D/harness.no-docker0"
-	fi
+	# dockerd makes /run/docker/plugins whatever its exec-root: remove it when it was not there
+	# before and no other engine runs now.
 	if [ -f "$D/harness.made-run-docker" ]; then
-		rmdir /run/docker/plugins /run/docker 2>/dev/null
+		pgrep -x dockerd >/dev/null || rmdir /run/docker/plugins /run/docker 2>/dev/null
 		rm -f "$D/harness.made-run-docker"
 	fi
 	rm -f "$SOCK"

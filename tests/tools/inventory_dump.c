@@ -49,7 +49,8 @@ static void on_emit(json_t *msg, void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: inventory_dump --docker ADDR [--host-root DIR] [--node-cluster NAME] [--seconds N]\n");
+	fprintf(f,
+		"usage: inventory_dump --docker ADDR [--host-root DIR] [--node-cluster NAME] [--seconds N]\n");
 }
 
 int main(int argc, char **argv)
@@ -61,9 +62,9 @@ int main(int argc, char **argv)
 	int64_t end;
 	int r;
 
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(argv[i], "--help") == 0) {
+		if (strcmp(argv[i], "--help") == 0) { /* the only flag without a value */
 			usage(stdout);
 			return 0;
 		}
@@ -88,7 +89,6 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		i++;
 	}
 	if (docker == NULL) {
 		usage(stderr);
