@@ -7,7 +7,8 @@
 # half of them so that records carry namespaces and pods). A fresh release Console listens on
 # 127.0.0.1 with its own data directory. Then, RUNS times (default 3), a real garrison-defender is
 # started (DOCKER_CLIENT_ADDRESS = the private socket) and GET /api/v1/containers?hostname=H&limit=1
-# is polled every 100 ms until Total-Count says N; the seconds from the Defender's exec to that
+# is polled every 100 ms on one kept-alive HTTPS connection (`inventory_api wait`,
+# bench/inventory_api.c) until Total-Count says N; the seconds from the Defender's exec to that
 # answer are printed, then the median. Each run is the first start of a node: before it, the
 # previous Defender is stopped, deleted through the API (which drops its inventory and revokes its
 # identity) and its data directory wiped, so it enrolls with the install bundle again, says hello
@@ -68,7 +69,7 @@ for tool in curl jq awk; do
 done
 
 echo "== building release binaries"
-make -s "$B/bin/garrison-console" "$B/bin/garrison-defender" >/dev/null
+make -s "$B/bin/garrison-console" "$B/bin/garrison-defender" "$B/bench/inventory_api" >/dev/null
 
 model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 memgb=$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
@@ -119,6 +120,7 @@ BUNDLE=$(curl -sf --cacert "$DATA/ca.pem" -u "admin:$PASSWORD" \
 TOKEN=$(curl -sf --cacert "$DATA/ca.pem" -H 'Content-Type: application/json' \
 	-d "{\"username\":\"admin\",\"password\":\"$PASSWORD\"}" "$URL/api/v1/authenticate" | jq -r .token)
 [ -n "$BUNDLE" ] && [ -n "$TOKEN" ] || { echo "inventory_start: no bundle or token from the API" >&2; exit 1; }
+(umask 077; printf '%s\n' "$TOKEN" >"$WORK/token")
 api() { curl -sf --max-time 10 --cacert "$DATA/ca.pem" -H "Authorization: Bearer $TOKEN" "$@"; }
 HOST=$(hostname)
 total() {
@@ -130,7 +132,17 @@ mib() { awk -v k="${1:-0}" 'BEGIN {printf "%.1f", k / 1024}'; }
 now() { date +%s.%N; }
 
 echo "== Console pid $CONSOLE_PID on $URL; Defender host name $HOST; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s %10s %12s %14s %14s %s\n' run seconds polls defender_MiB console_MiB notes
+# Where the time goes, from the Defender's log: its session with the Console welcomed it
+# (uplink: connected), and it had listed and inspected every container (inventory: Docker engine ...,
+# logged just before the snapshot is sent).
+log_s() { # FILE PATTERN: seconds from $start to the first log line matching PATTERN
+	local ts
+	ts=$(grep -m1 "$2" "$1" 2>/dev/null | cut -d' ' -f1)
+	[ -n "$ts" ] || { echo -; return; }
+	awk -v a="$start" -v b="$(date -d "$ts" +%s.%N)" 'BEGIN {printf "%.2f", b - a}'
+}
+printf '%-4s %8s %10s %10s %8s %14s %14s %s\n' run seconds connected collected polls defender_MiB \
+	console_MiB notes
 RESULTS=()
 for run in $(seq 1 "$RUNS"); do
 	# A first start each time: no identity, nothing stored for this host.
@@ -144,23 +156,19 @@ for run in $(seq 1 "$RUNS"); do
 		DEFENDER_CLUSTER=bench-cluster DOCKER_CLIENT_ADDRESS=$DK/docker.sock \
 		GARRISON_DATA_DIR=$WORK/defender "$B/bin/garrison-defender" >"$WORK/defender-$run.log" 2>&1 &
 	DEFENDER_PID=$!
-	polls=0 n=0 secs=- notes=
-	while :; do
-		n=$(total || true)
-		polls=$((polls + 1))
-		if [ "${n:-0}" = "$N" ]; then
-			secs=$(awk -v a="$start" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
-			break
-		fi
-		if ! kill -0 "$DEFENDER_PID" 2>/dev/null; then notes="the Defender exited"; break; fi
-		if awk -v a="$start" -v b="$(now)" -v t="$TIMEOUT" 'BEGIN {exit !(b - a > t)}'; then
-			notes="timed out at ${n:-0} of $N"; break
-		fi
-		sleep 0.1
-	done
+	out=$("$B/bench/inventory_api" wait --api "$URL" --cacert "$DATA/ca.pem" --token-file "$WORK/token" \
+		--path "/api/v1/containers?hostname=$HOST&limit=1" --count "$N" --since "$start" \
+		--interval-ms 100 --timeout "$TIMEOUT" --pid "$DEFENDER_PID" 2>>"$WORK/wait.log" || true)
+	secs=$(sed -n 's/^seconds=\([^ ]*\).*/\1/p' <<<"$out")
+	polls=$(sed -n 's/.* polls=\([0-9]*\).*/\1/p' <<<"$out")
+	notes=$(sed -n 's/.*total=[-0-9]* *//p' <<<"$out")
+	secs=${secs:--}
 	drss=$(kb VmRSS "$DEFENDER_PID")
 	crss=$(kb VmRSS "$CONSOLE_PID")
-	printf '%-4s %10s %12s %14s %14s %s\n' "$run" "$secs" "$polls" "$(mib "$drss")" "$(mib "$crss")" "$notes"
+	printf '%-4s %8s %10s %10s %8s %14s %14s %s\n' "$run" "$secs" \
+		"$(log_s "$WORK/defender-$run.log" 'uplink: connected')" \
+		"$(log_s "$WORK/defender-$run.log" 'inventory: Docker engine .* (API')" "$polls" \
+		"$(mib "$drss")" "$(mib "$crss")" "$notes"
 	[ "$secs" != - ] && RESULTS+=("$secs")
 done
 

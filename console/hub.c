@@ -197,80 +197,19 @@ static const char *conn_admit(struct hub *h, struct hub_conn *conn)
 	return NULL;
 }
 
-static int valid_hostname(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > PROTO_HOSTNAME_MAX)
-		return 0;
-	if (strncmp(s, PROTO_ENROLL_CN_PREFIX, strlen(PROTO_ENROLL_CN_PREFIX)) == 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '-' || ch == '_'))
-			return 0;
-	}
-	return 1;
-}
-
-/* A string of at most max bytes from a message without control characters (but for line breaks
- * when multiline, as in PEM), or NULL. */
-static const char *msg_text(json_t *msg, const char *key, size_t max, int multiline)
-{
-	json_t *j = json_object_get(msg, key);
-	const char *v = json_string_value(j);
-
-	if (v == NULL || strlen(v) > max || strlen(v) != json_string_length(j))
-		return NULL;
-	for (const char *p = v; *p; p++)
-		if (((unsigned char)*p < 0x20 || *p == 0x7f) &&
-		    !(multiline && (*p == '\n' || *p == '\r')))
-			return NULL;
-	return v;
-}
-
-#define msg_str(msg, key, max) msg_text(msg, key, max, 0)
-
-/* Copies the whitelisted members of a peer's object, dropping anything of the wrong type. */
-static json_t *pick(json_t *src, const char *const *strs, const char *const *nums,
-		    const char *const *objs)
-{
-	json_t *out = json_object();
-
-	if (!json_is_object(src))
-		return out;
-	for (; strs && *strs; strs++) {
-		json_t *v = json_object_get(src, *strs);
-		if (json_is_string(v) && json_string_length(v) <= 1024)
-			json_object_set(out, *strs, v);
-	}
-	for (; nums && *nums; nums++) {
-		json_t *v = json_object_get(src, *nums);
-		if (json_is_number(v))
-			json_object_set(out, *nums, v);
-	}
-	for (; objs && *objs; objs++) {
-		json_t *v = json_object_get(src, *objs);
-		if (json_is_object(v) && json_object_size(v) <= 64)
-			json_object_set_new(out, *objs, pick(v, (const char *const[]){ "projectID",
-				"projectNumber", "zone", "cluster", "clusterLocation", "resourceGroup",
-				"vmScaleSet", "subscriptionID", "location", NULL }, NULL, NULL));
-	}
-	return out;
-}
+#define msg_str(msg, key, max) proto_msg_text(msg, key, max, 0)
 
 static void on_enroll(struct hub *h, struct hub_conn *conn, json_t *msg)
 {
 	const char *host = msg_str(msg, "hostname", PROTO_HOSTNAME_MAX);
-	const char *csr = msg_text(msg, "csr", 8192, 1);
+	const char *csr = proto_msg_text(msg, "csr", 8192, 1);
 	struct store *s = h->c->store;
 	X509 *cert = NULL, *peer;
 	SSL *ssl;
 	char *pem = NULL, *serial = NULL;
 	time_t not_after = 0;
 
-	if (!valid_hostname(host) || csr == NULL) {
+	if (!proto_valid_hostname(host) || csr == NULL) {
 		log_warn("hub: enrollment from %s refused: bad hostname or CSR", conn->peer);
 		refuse_later(conn, "bad enrollment request");
 		return;
@@ -346,8 +285,8 @@ static void on_hello(struct hub *h, struct hub_conn *conn, json_t *msg)
 	d.category = strcmp(type, "serverLinux") == 0 ? "host" : "container";
 	d.cluster = (char *)msg_str(msg, "cluster", 253);
 	d.cluster_source = (char *)msg_str(msg, "clusterSource", 32);
-	d.cloud_metadata = pick(json_object_get(msg, "cloudMetadata"), cloud_strs, NULL, cloud_objs);
-	d.system_info = pick(json_object_get(msg, "systemInfo"), sys_strs, sys_nums, NULL);
+	d.cloud_metadata = proto_pick(json_object_get(msg, "cloudMetadata"), cloud_strs, NULL, cloud_objs);
+	d.system_info = proto_pick(json_object_get(msg, "systemInfo"), sys_strs, sys_nums, NULL);
 	d.cert_serial = conn->serial;
 	d.cert_expiration = conn->not_after;
 	d.last_modified = now;

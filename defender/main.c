@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include <garrison/log.h>
 #include <garrison/sysinfo.h>
 #include <garrison/util.h>
@@ -125,6 +127,8 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	log_init("garrison-defender", LOG_LVL_INFO);
+	/* Before any thread starts: the cluster sources and the inventory both use libcurl. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--print-identity") == 0) {
 			rc = print_identity(&d);

@@ -35,4 +35,19 @@
 
 #define PROTO_HOSTNAME_MAX 253
 
+#include <stddef.h>
+#include <jansson.h>
+
+/* 1 when s is a hostname a Defender may enroll with: 1..PROTO_HOSTNAME_MAX of [A-Za-z0-9._-],
+ * not starting with the enrollment prefix. */
+int proto_valid_hostname(const char *s);
+/* The string member key of msg when it is at most max bytes, holds no NUL and no control
+ * characters (line breaks allowed when multiline, as in PEM); else NULL. Borrowed from msg. */
+const char *proto_msg_text(json_t *msg, const char *key, size_t max, int multiline);
+/* A new object with only the listed members of src that have the right type: strings of at most
+ * 1024 bytes, numbers, and objects (at most 64 members) reduced to proto_nested_strs. */
+json_t *proto_pick(json_t *src, const char *const *strs, const char *const *nums,
+		   const char *const *objs);
+extern const char *const proto_nested_strs[];
+
 #endif

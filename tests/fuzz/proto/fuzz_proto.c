@@ -5,13 +5,11 @@
  *   1. json_loadb(data, len, JSON_REJECT_DUPLICATES) on the WebSocket text message, as on_message()
  *      does (PROTO_MAX_MSG bounds the message before that; the harness refuses larger inputs);
  *   2. the "type" member, then the field extraction rules of on_enroll() and on_hello():
- *      msg_text() for hostname, csr, version, defenderType, cluster and clusterSource, the hostname
- *      rule of valid_hostname(), pick() for cloudMetadata and systemInfo, and the heartbeat "seq";
+ *      proto_msg_text() for hostname, csr, version, defenderType, cluster and clusterSource, the
+ *      hostname rule of proto_valid_hostname(), proto_pick() for cloudMetadata and systemInfo, and
+ *      the heartbeat "seq" (the real functions from lib/proto.c that hub.c calls);
  *   3. json_dumps() of the picked objects, as the store serializes them.
- * The three helpers are local copies written from hub.c's documented rules (see msg_text's comment
- * there). They must be kept in step with hub.c by hand until they move to a library file that this
- * harness can call; tests/fuzz/README.md says so too. Not covered: libwebsockets framing, TLS, the
- * certificate checks and the store.
+ * Not covered: libwebsockets framing, TLS, the certificate checks and the store.
  *
  * Checks besides "no crash, no leak": every extracted string obeys its rule (length, no control
  * characters, no embedded NUL), and pick() never copies a member of the wrong type or size.
@@ -25,6 +23,11 @@
 
 #include <garrison/proto.h>
 
+#define msg_text proto_msg_text
+#define valid_hostname proto_valid_hostname
+#define pick proto_pick
+#define nested_strs proto_nested_strs
+
 /* A broken contract: say which check and where, then abort() so that libFuzzer keeps the input. */
 #define BROKEN(why)                                                                      \
 	do {                                                                             \
@@ -36,69 +39,6 @@
 		if (cond)           \
 			BROKEN(#cond); \
 	} while (0)
-
-/* As hub.c: a string of at most max bytes from a message without control characters (but for
- * line breaks when multiline, as in PEM), or NULL. */
-static const char *msg_text(json_t *msg, const char *key, size_t max, int multiline)
-{
-	json_t *j = json_object_get(msg, key);
-	const char *v = json_string_value(j);
-
-	if (v == NULL || strlen(v) > max || strlen(v) != json_string_length(j))
-		return NULL;
-	for (const char *p = v; *p; p++)
-		if (((unsigned char)*p < 0x20 || *p == 0x7f) &&
-		    !(multiline && (*p == '\n' || *p == '\r')))
-			return NULL;
-	return v;
-}
-
-/* As hub.c: a hostname the Console accepts for a Defender. */
-static int valid_hostname(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > PROTO_HOSTNAME_MAX)
-		return 0;
-	if (strncmp(s, PROTO_ENROLL_CN_PREFIX, strlen(PROTO_ENROLL_CN_PREFIX)) == 0)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_'))
-			return 0;
-	}
-	return 1;
-}
-
-static const char *const nested_strs[] = { "projectID", "projectNumber", "zone", "cluster",
-	"clusterLocation", "resourceGroup", "vmScaleSet", "subscriptionID", "location", NULL };
-
-/* As hub.c: copies the whitelisted members of a peer's object, dropping wrong types. */
-static json_t *pick(json_t *src, const char *const *strs, const char *const *nums,
-		    const char *const *objs)
-{
-	json_t *out = json_object();
-
-	if (!json_is_object(src))
-		return out;
-	for (; strs && *strs; strs++) {
-		json_t *v = json_object_get(src, *strs);
-		if (json_is_string(v) && json_string_length(v) <= 1024)
-			json_object_set(out, *strs, v);
-	}
-	for (; nums && *nums; nums++) {
-		json_t *v = json_object_get(src, *nums);
-		if (json_is_number(v))
-			json_object_set(out, *nums, v);
-	}
-	for (; objs && *objs; objs++) {
-		json_t *v = json_object_get(src, *objs);
-		if (json_is_object(v) && json_object_size(v) <= 64)
-			json_object_set_new(out, *objs, pick(v, nested_strs, NULL, NULL));
-	}
-	return out;
-}
 
 static void check_text(const char *v, size_t max, int multiline)
 {
