@@ -5,7 +5,7 @@
 #   make run        install deps, build, start a Console and a Defender here
 .DEFAULT_GOAL := all
 
-PKGS     := openssl sqlite3 jansson yaml-0.1 libcurl libevent libevent_openssl libevent_pthreads libwebsockets
+PKGS     := openssl sqlite3 jansson yaml-0.1 libcurl libevent libevent_openssl libevent_pthreads libwebsockets rpm
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 SAN      ?= 0
 ifeq ($(SAN),1)
@@ -21,7 +21,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
-            -Iinclude $(PKG_CFLAGS) -DGARRISON_VERSION='"$(VERSION)"' $(SANFLAGS) $(EXTRA_CFLAGS)
+            -Iinclude $(PKG_CFLAGS) -DGARRISON_VERSION='"$(VERSION)"' -DGARRISON_HAVE_RPM $(SANFLAGS) $(EXTRA_CFLAGS)
 ifeq ($(CI),true)
   CFLAGS += -Werror
 endif
@@ -91,7 +91,9 @@ check: deps
 	$(MAKE) all
 	tests/run.sh build/san
 
-run: deps all
+# Sub-makes: pkg-config must run after deps has installed the libraries.
+run: deps
+	$(MAKE) all
 	scripts/run-local.sh
 
 clean:

@@ -101,6 +101,12 @@ connected() {
 	api -D - -o /dev/null "$URL/api/v1/defenders?connected=true&limit=1" 2>/dev/null |
 		awk 'tolower($1) == "total-count:" {gsub("\r", "", $2); print $2}'
 }
+# CPU time in clock ticks: the whole machine (busy, all CPUs) and one process (utime + stime).
+# machine_ticks prints "process-time irq-time": softirq time (loopback TCP of the Console and the
+# swarm among it) is not charged to any process.
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4, $7 + $8}' /proc/stat; }
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+HZ=$(getconf CLK_TCK)
 status_mib() { awk -v f="$1:" '$1 == f {printf "%.0f", $2 / 1024}' "/proc/$CONSOLE_PID/status"; }
 # Median of three timed requests, in ms.
 api_ms() {
@@ -135,6 +141,8 @@ for K in $KS; do
 	# The previous swarm's Defenders must be gone before this one is counted.
 	for _ in $(seq 1 300); do [ "$(connected)" = 0 ] && break; sleep 0.2; done
 	OUT=$WORK/swarm-$K.out
+	read -r m0 q0 < <(machine_ticks)
+	c0=$(proc_ticks "$CONSOLE_PID") w0=$SECONDS
 	"$B/bench/defender_swarm" --ws "wss://127.0.0.1:$DEF_PORT" --bundle "@$WORK/bundle" -k "$K" \
 		--rate "$RATE" --inflight "$INFLIGHT" --hold "$HOLD" --linger --console-pid "$CONSOLE_PID" \
 		--identity-dir "$WORK/identities" >"$OUT" 2>"$WORK/swarm-$K.log" &
@@ -170,9 +178,15 @@ for K in $KS; do
 	else
 		notes="${notes:+$notes; }the swarm did not finish its hold"
 	fi
+	read -r m1 q1 < <(machine_ticks)
+	c1=$(proc_ticks "$CONSOLE_PID") s1=$(proc_ticks "$SWARM_PID") w1=$SECONDS
 	kill -TERM "$SWARM_PID" 2>/dev/null || true
 	wait "$SWARM_PID" 2>/dev/null || true
 	SWARM_PID=
+	# Every Defender of this swarm has closed its connection: how long until the API agrees.
+	d0=$(date +%s.%N)
+	for _ in $(seq 1 600); do [ "$(connected)" = 0 ] && break; sleep 0.1; done
+	disc_s=$(awk -v a="$d0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
 	welcomed=$(out_field "$OUT" welcomed)
 	if [ "${welcomed:-0}" != "$K" ]; then
 		notes="${notes:+$notes; }the swarm saw ${welcomed:-0} of $K welcomed"
@@ -186,7 +200,11 @@ for K in $KS; do
 		"$(out_field "$OUT" hb_acked)/$(out_field "$OUT" hb_sent)" "$list50" "$listall" "$notes"
 	grep -E '^(enroll|connect|failures|hold|console|swarm):|^ +[0-9]+ x ' "$OUT" | sed 's/^/    /' || true
 	# Other work on the machine takes CPU from both the Console and the swarm: say how much.
-	echo "    load average after K=$K: $(cut -d' ' -f1-3 /proc/loadavg)"
+	awk -v m=$((m1 - m0)) -v q=$((q1 - q0)) -v c=$((c1 - c0)) -v s="$s1" -v hz="$HZ" -v w=$((w1 - w0)) \
+		-v n="$(nproc)" 'BEGIN {printf "    CPU over these %d s (%d CPUs): Console %.1f s, swarm %.1f s, " \
+		"interrupts and softirq (loopback TCP included) %.1f s, other processes %.1f s\n",
+		w, n, c / hz, s / hz, q / hz, (m - c - s) / hz}'
+	echo "    the API listed 0 connected ${disc_s} s after the swarm closed its connections"
 	if [ "${welcomed:-0}" != "$K" ] || [ "$console_s" = - ]; then
 		FAILED=$K
 		break

@@ -142,6 +142,8 @@ static void refuse_later(struct hub_conn *conn, const char *reason)
 	conn->closing = 1;
 	conn->close_reason = reason;
 	lws_callback_on_writable(conn->wsi);
+	/* A hung peer may never make the socket writable: drop it anyway after 5 s. */
+	lws_set_timeout(conn->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
 /* Reads CN, serial and expiry of the peer's certificate. 0 or -EACCES. */

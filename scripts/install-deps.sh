@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libyaml-dev
 libcurl4-openssl-dev curl libevent-dev libwebsockets-dev clang docker.io busybox-static
-jq python3 python3-jsonschema python3-yaml iproute2 procps util-linux"
+jq python3 python3-jsonschema python3-yaml iproute2 procps util-linux librpm-dev rpm python3-rpm python3-apt"
 
 missing=""
 for p in $PKGS; do
