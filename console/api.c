@@ -7,6 +7,8 @@
 #include "api.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -435,8 +437,9 @@ int console_api_run(struct console *c)
 	struct evhttp *http = NULL;
 	struct event *sigint = NULL, *sigterm = NULL;
 	SSL_CTX *ctx = NULL;
+	struct evhttp_bound_socket *bound;
 	char host[128];
-	int port, r = -EIO;
+	int port, r = -EIO, one = 1;
 
 	if (split_addr(c->api_addr, host, sizeof(host), &port) < 0) {
 		log_error("api: bad --api-addr %s (want HOST:PORT)", c->api_addr);
@@ -461,10 +464,16 @@ int console_api_run(struct console *c)
 	evhttp_set_timeout(http, 60);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 					 EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH);
-	if (evhttp_bind_socket(http, host, (ev_uint16_t)port) != 0) {
+	bound = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
+	if (bound == NULL) {
 		log_error("api: cannot listen on %s", c->api_addr);
 		goto out;
 	}
+	/* Accepted sockets inherit it: evhttp writes headers and body separately, and without it a
+	 * kept-alive client waits for its delayed ACK (40 ms) on every response. */
+	if (setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one,
+		       sizeof(one)) < 0)
+		log_warn("api: cannot set TCP_NODELAY: %s", strerror(errno));
 	sigint = evsignal_new(api_base, SIGINT, api_on_signal, api_base);
 	sigterm = evsignal_new(api_base, SIGTERM, api_on_signal, api_base);
 	event_add(sigint, NULL);

@@ -266,9 +266,14 @@ static json_t *containers_filtered(struct api_req *r, struct inv_filter *f, json
 		subj.nlabels = labels_of(doc, lbuf, sizeof(lbuf), labels, MAX_LABELS);
 		if (f->ncolls && !collection_match_any(f->colls, f->ncolls, &subj))
 			continue;
-		info = json_deep_copy(doc);
-		if (cluster && !str(info, "cluster"))
+		/* The rows are dropped after the request: share the document unless it needs the
+		 * node's cluster added, and then copy only its top level. */
+		if (cluster && !str(doc, "cluster")) {
+			info = json_copy(doc);
 			json_object_set_new(info, "cluster", json_string(cluster));
+		} else {
+			info = json_incref(doc);
+		}
 		time_of(row, ts, sizeof(ts));
 		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:o,s:o}", "_id", str(row, "id"),
 			"hostname", host, "scanTime", ts, "info", info,
@@ -450,7 +455,7 @@ void api_hosts(struct api_req *r)
 		if (f.ncolls && !collection_match_any(f.colls, f.ncolls, &subj))
 			continue;
 		time_of(row, ts, sizeof(ts));
-		e = json_deep_copy(doc);
+		e = json_copy(doc);
 		/* The host document is from the last snapshot; count what runs there now. */
 		json_object_set_new(e, "containerCount", json_integer(count_on(conts, host)));
 		json_object_set_new(e, "_id", json_string(host));
