@@ -13,7 +13,8 @@
 # Environment: KS ("100 1000 5000 10000"), GARRISON_HEARTBEAT_SEC (10), HOLD (3 heartbeats),
 # RATE (1000 new connections/s at most), INFLIGHT (200 handshakes at most), API_PORT (28083),
 # DEF_PORT (28084), CONNECT_TIMEOUT (seconds per K, default 120 + K/50), WORK (a new directory
-# under /tmp), KEEP=1 keeps $WORK (logs, Console data) afterwards, B (build dir, default build).
+# under /tmp; an existing one from KEEP=1 is reused with its Console and identities), KEEP=1 keeps
+# $WORK (logs, Console data) afterwards, B (build dir, default build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GARRISON_CLOUD_METADATA=off   # never probe cloud metadata addresses from a benchmark
@@ -74,8 +75,16 @@ echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything above 0
 echo "== descriptors: hard limit $(ulimit -Hn); somaxconn $(cat /proc/sys/net/core/somaxconn);" \
 	"local ports $(tr '\t' '-' </proc/sys/net/ipv4/ip_local_port_range)"
 
-PASSWORD=$(openssl rand -hex 16)
+# A $WORK kept from an earlier run (KEEP=1 WORK=DIR) keeps its Console data, admin password and
+# enrolled identities: a rerun skips the enrollments done before.
 DATA=$WORK/console
+if [ -s "$WORK/admin-password" ] && [ -s "$DATA/ca.pem" ]; then
+	PASSWORD=$(cat "$WORK/admin-password")
+	echo "== reusing the Console data and identities in $WORK"
+else
+	PASSWORD=$(openssl rand -hex 16)
+	(umask 077 && printf '%s\n' "$PASSWORD" >"$WORK/admin-password")
+fi
 GARRISON_ADMIN_PASSWORD=$PASSWORD GARRISON_HEARTBEAT_SEC=$HB "$B/bin/garrison-console" \
 	--data-dir "$DATA" --api-addr "127.0.0.1:$API_PORT" --defender-addr "127.0.0.1:$DEF_PORT" \
 	--san 127.0.0.1 --san localhost >"$WORK/console.log" 2>&1 &

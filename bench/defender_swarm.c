@@ -23,7 +23,8 @@
  * handshake or hello not yet answered), so the Console's listen backlog is never overrun.
  * A connection that fails is retried with the Defender's own backoff (1 s doubling to 30 s, each
  * wait drawn from [half, full]) up to --retries attempts per phase; a welcomed connection that
- * drops reconnects the same way.
+ * drops reconnects the same way. Built with SWARM_WITH_LIBUV the swarm runs lws on a libuv loop
+ * (epoll) instead of poll(2), whose cost grows with the number of connections.
  * Figures go to standard output; progress and diagnostics go to the log (standard error).
  */
 #include <errno.h>
@@ -40,7 +41,7 @@
 
 #include <jansson.h>
 #ifdef SWARM_WITH_LIBUV
-#include <uv.h> /* before libwebsockets.h, which then declares lws_uv_getloop() */
+#include <uv.h> /* the swarm owns the loop (a "foreign" loop for lws) to be able to stop it */
 #endif
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
@@ -446,7 +447,7 @@ static void sim_queue(struct sim *s, json_t *msg)
 		lws_callback_on_writable(s->wsi);
 }
 
-static int send_enroll(struct swarm *sw, struct sim *s)
+static int send_enroll(struct sim *s)
 {
 	char *csr = NULL;
 
@@ -459,7 +460,6 @@ static int send_enroll(struct swarm *sw, struct sim *s)
 	}
 	sim_queue(s, json_pack("{s:s,s:s,s:s}", "type", PROTO_ENROLL, "hostname", s->host, "csr", csr));
 	free(csr);
-	(void)sw;
 	return 0;
 }
 
@@ -477,14 +477,14 @@ static int on_enrolled(struct swarm *sw, struct sim *s, json_t *msg)
 	const char *pem = json_string_value(json_object_get(msg, "cert"));
 	X509 *cert = NULL;
 	char *cn = NULL;
-	const char *why = "does not parse";
+	const char *why = NULL;
 
 	if (pem == NULL || pki_cert_from_pem(pem, &cert) < 0 ||
 	    pki_verify_why(sw->ca, cert, PKI_USAGE_CLIENT, &why) < 0 ||
 	    pki_key_matches_cert(s->key, cert) < 0 || pki_cert_info(cert, &cn, NULL, NULL) < 0 ||
 	    strcmp(cn, s->host) != 0) {
 		log_warn("swarm: %s: unusable enrollment certificate (%s)", s->host,
-			 cert && why ? why : "does not match our key or name");
+			 why ? why : cert ? "does not match our key or name" : "does not parse");
 		X509_free(cert);
 		free(cn);
 		return -EACCES;
@@ -550,9 +550,12 @@ static void sim_ended(struct swarm *sw, struct sim *s, const char *why)
 	s->next_ms = now + wait;
 }
 
-static void on_message(struct swarm *sw, struct sim *s, struct lws *wsi, const char *data,
-		       size_t len)
+/* Handles one message from the Console. -1 when the connection must close. */
+static int on_message(struct swarm *sw, struct sim *s, struct lws *wsi, const char *data,
+		      size_t len)
 {
+	int r = 0;
+
 	json_t *msg = json_loadb(data, len, 0, NULL);
 	const char *type = json_string_value(json_object_get(msg, "type"));
 	int64_t now = util_now_ms();
@@ -588,9 +591,11 @@ static void on_message(struct swarm *sw, struct sim *s, struct lws *wsi, const c
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"enrolled", 8);
 		} else {
 			sw->c.bad_enroll++;
+			r = -1; /* closed before an answer: retried with a fresh key */
 		}
 	}
 	json_decref(msg);
+	return r;
 }
 
 /* ---- TLS: one SSL_CTX, one client certificate per connection ---- */
@@ -681,7 +686,7 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		char why[128];
 		snprintf(why, sizeof(why), "connection error: %.*s", in ? (int)(len > 100 ? 100 : len) : 7,
 			 in ? (const char *)in : "unknown");
-		if (s->st == S_CONNECTING || s->st == S_OPEN)
+		if ((s->st == S_CONNECTING || s->st == S_OPEN) && sw->phase != PH_STOP)
 			sw->c.conn_errors++;
 		sim_ended(sw, s, why);
 		break;
@@ -702,7 +707,7 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		log_debug("swarm: %s established after %lld ms", s->host,
 			  (long long)(util_now_ms() - s->first_try_ms));
 		if (s->enrolling) {
-			if (send_enroll(sw, s) < 0)
+			if (send_enroll(s) < 0)
 				return -1;
 		} else {
 			send_hello(s);
@@ -712,6 +717,7 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 	case LWS_CALLBACK_CLIENT_RECEIVE: {
 		size_t have = lws_is_first_fragment(wsi) ? 0 : s->rx_len;
 		unsigned char *nb;
+		int n;
 
 		if (have + len > PROTO_MAX_MSG) {
 			note(sw, "oversized message from the Console");
@@ -725,17 +731,19 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		s->rx_len = have + len;
 		if (!lws_is_final_fragment(wsi))
 			break;
-		on_message(sw, s, wsi, (const char *)s->rx, s->rx_len);
+		n = on_message(sw, s, wsi, (const char *)s->rx, s->rx_len);
 		free(s->rx);
 		s->rx = NULL;
 		s->rx_len = 0;
-		if (s->st == S_DONE)
+		if (n < 0 || s->st == S_DONE)
 			return -1; /* enrolled: this connection has served its purpose */
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (sw->phase == PH_STOP) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"swarm stopping", 14);
+			if (s->st == S_OPEN || s->st == S_WELCOMED)
+				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL,
+						 (unsigned char *)"swarm stopping", 14);
 			return -1;
 		}
 		if (s->out) {
@@ -760,7 +768,7 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (s->st == S_OPEN)
+		if (s->st == S_OPEN && sw->phase != PH_STOP)
 			sw->c.closed_early++;
 		sim_ended(sw, s, s->st == S_WELCOMED ? "welcomed connection closed" :
 				 s->st == S_OPEN ? "closed before the answer" : NULL);
@@ -890,6 +898,13 @@ static void phase_enter(struct swarm *sw, enum phase p, int64_t now)
 		break;
 	case PH_LINGER:
 	case PH_STOP:
+		if (sw->phase == PH_CONNECT) { /* stopped early: report how far it got */
+			sw->connect_s = el;
+			sw->welcomed_at_end_b = sw->welcomed_now;
+		} else if (sw->phase == PH_ENROLL && sw->need_enroll > 0) {
+			sw->enroll_s = el;
+			sw->enrolled_in_a = sw->c.enrolled;
+		}
 		if (sw->phase == PH_HOLD) {
 			sw->hold_s_real = el;
 			sw->at_hold_end = sw->c;
@@ -938,8 +953,13 @@ static void stop_tick(struct swarm *sw, int64_t now)
 		if (s->wsi == NULL)
 			continue;
 		open++;
-		if (!sw->close_requested)
+		if (sw->close_requested)
+			continue;
+		/* A WebSocket close needs an upgraded connection; a handshake is simply dropped. */
+		if (s->st == S_OPEN || s->st == S_WELCOMED)
 			lws_callback_on_writable(s->wsi);
+		else
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	sw->close_requested = 1;
 	if (open == 0 || now - sw->phase_start_ms > STOP_GRACE_MS) {
@@ -1273,6 +1293,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	the_swarm = &sw;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	if (load_bundle(&sw) < 0)
 		goto out;
 
@@ -1321,11 +1346,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	log_info("swarm: %d Defenders (%d to enroll) against wss://%s:%d; %d descriptors; "
 		 "event loop %s", sw.k, sw.need_enroll, sw.host, sw.port, fds, SWARM_LOOP);

@@ -90,7 +90,8 @@ echo "== Console pid $CONSOLE_PID on $URL"
 	--cacert "$DATA/ca.pem" --token-file "$WORK/token" -k "$K" --per "$PER" -n "$N" \
 	--console-pid "$CONSOLE_PID" ${TEMPLATE:+--template "$TEMPLATE"} 2>"$WORK/inventory_api.log" ||
 	{ echo "inventory_api: the run failed:" >&2; tail -20 "$WORK/inventory_api.log" >&2; }
-grep -c 'WARN\|ERROR' "$WORK/inventory_api.log" >/dev/null && grep 'WARN\|ERROR' "$WORK/inventory_api.log" | head -5 | sed 's/^/   log: /'
+# The first warnings of the load generator, if any (connection failures, refusals).
+{ grep -E 'WARN|ERROR' "$WORK/inventory_api.log" || true; } | head -5 | sed 's/^/   log: /'
 echo "== load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$PROFILE" = 1 ]; then
 	stop_pid "$PERF_PID" INT

@@ -87,7 +87,8 @@ echo "== starting $N containers (test/busybox:1 sleep 36000, --network none, $PA
 t0=$SECONDS
 # Every other container looks like a Kubernetes pod (namespace, pod, container name labels).
 run_one() {
-	local i=$1 labels=(--label "app=app-$((i % 10))" --label "env=$([ $((i % 3)) = 0 ] && echo prod || echo dev)")
+	local i=$1
+	local labels=(--label "app=app-$((i % 10))" --label "env=$([ $((i % 3)) = 0 ] && echo prod || echo dev)")
 	if [ $((i % 2)) = 0 ]; then
 		labels+=(--label "io.kubernetes.pod.namespace=ns-$((i % 5))" --label "io.kubernetes.pod.name=pod-$i"
 			--label "io.kubernetes.container.name=main")
