@@ -771,16 +771,23 @@ static int ss_inv_delete_host(struct store *base, const char *hostname)
 	return r;
 }
 
+struct inv_row {
+	char *hostname, *id, *doc;
+	sqlite3_int64 updated;
+};
+
+/* Rows are copied as text under the lock and parsed after it is released: parsing thousands of
+ * documents must not hold up the hub, which stores through the same lock. */
 static int ss_inv_list(struct store *base, const char *kind, const char *hostname, json_t **out)
 {
 	struct store_sqlite *s = SS(base);
 	sqlite3_stmt *st = NULL;
-	json_t *arr = json_array();
+	struct inv_row *rows = NULL;
+	size_t n = 0, cap = 0;
+	json_t *arr = NULL;
 	int r = 0, rc;
 
 	*out = NULL;
-	if (arr == NULL)
-		return -ENOMEM;
 	pthread_mutex_lock(&s->mu);
 	if (sqlite3_prepare_v2(s->db, hostname ?
 			       "SELECT hostname,id,updated,doc FROM inventory WHERE kind=? AND hostname=?"
@@ -788,23 +795,47 @@ static int ss_inv_list(struct store *base, const char *kind, const char *hostnam
 			       "SELECT hostname,id,updated,doc FROM inventory WHERE kind=? ORDER BY hostname,id",
 			       -1, &st, NULL) != SQLITE_OK) {
 		r = db_err(s, "inv_list");
-		goto out;
+		goto unlock;
 	}
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	if (hostname)
 		sqlite3_bind_text(st, 2, hostname, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *doc = col_json(st, 3);
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:o}",
-			"hostname", (const char *)sqlite3_column_text(st, 0),
-			"id", (const char *)sqlite3_column_text(st, 1),
-			"updated", (json_int_t)sqlite3_column_int64(st, 2), "doc", doc));
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct inv_row *nr = realloc(rows, ncap * sizeof(*rows));
+			if (nr == NULL) {
+				r = -ENOMEM;
+				goto unlock;
+			}
+			rows = nr;
+			cap = ncap;
+		}
+		rows[n].hostname = col_str(st, 0);
+		rows[n].id = col_str(st, 1);
+		rows[n].updated = sqlite3_column_int64(st, 2);
+		rows[n].doc = col_str(st, 3);
+		n++;
 	}
 	if (rc != SQLITE_DONE)
 		r = db_err(s, "inv_list");
-out:
+unlock:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->mu);
+	if (r == 0 && (arr = json_array()) == NULL)
+		r = -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0 && rows[i].hostname && rows[i].id) {
+			json_t *doc = rows[i].doc ? json_loads(rows[i].doc, 0, NULL) : NULL;
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:o}", "hostname",
+				rows[i].hostname, "id", rows[i].id, "updated", (json_int_t)rows[i].updated,
+				"doc", doc ? doc : json_object()));
+		}
+		free(rows[i].hostname);
+		free(rows[i].id);
+		free(rows[i].doc);
+	}
+	free(rows);
 	if (r < 0) {
 		json_decref(arr);
 		return r;

@@ -237,6 +237,73 @@ T_TEST(open_refuses_a_corrupt_file)
 	T_CHECK(s == NULL);
 }
 
+
+T_TEST(inventory_replace_put_delete)
+{
+	struct store *s = open_fresh("inventory");
+	json_t *cs = json_pack("[{s:s,s:s},{s:s,s:s}]", "id", "c1", "name", "web", "id", "c2", "name", "db");
+	json_t *is = json_pack("[{s:s}]", "id", "sha256:aa");
+	json_t *host = json_pack("{s:s}", "hostname", "h1"), *rows = NULL, *c3;
+
+	T_CHECK_INT(s->ops->inv_replace_host(s, "h1", host, cs, is), 0);
+	T_CHECK_INT(s->ops->inv_replace_host(s, "h2", host, cs, is), 0);
+	T_CHECK_INT(s->ops->inv_list(s, "container", NULL, &rows), 0);
+	T_CHECK_INT(json_array_size(rows), 4);
+	T_CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(rows, 0), "doc"),
+						      "name")), "web");
+	json_decref(rows);
+	/* a new snapshot replaces everything of that host only */
+	json_array_remove(cs, 0);
+	T_CHECK_INT(s->ops->inv_replace_host(s, "h1", host, cs, json_array()), 0);
+	T_CHECK_INT(s->ops->inv_list(s, "container", "h1", &rows), 0);
+	T_CHECK_INT(json_array_size(rows), 1);
+	T_CHECK_STR(json_string_value(json_object_get(json_array_get(rows, 0), "id")), "c2");
+	json_decref(rows);
+	T_CHECK_INT(s->ops->inv_list(s, "image", NULL, &rows), 0);
+	T_CHECK_INT(json_array_size(rows), 1); /* only h2's image is left */
+	json_decref(rows);
+	c3 = json_pack("{s:s,s:s}", "id", "c3", "name", "late");
+	T_CHECK_INT(s->ops->inv_put(s, "container", "h1", "c3", c3), 0);
+	T_CHECK_INT(s->ops->inv_put(s, "container", "h1", "c3", c3), 0); /* an update, not a copy */
+	T_CHECK_INT(s->ops->inv_delete(s, "container", "h1", "c2"), 0);
+	store_close(s);
+	s = reopen("inventory");
+	T_CHECK_INT(s->ops->inv_list(s, "container", "h1", &rows), 0);
+	T_CHECK_INT(json_array_size(rows), 1);
+	T_CHECK_STR(json_string_value(json_object_get(json_array_get(rows, 0), "id")), "c3");
+	json_decref(rows);
+	T_CHECK_INT(s->ops->inv_delete_host(s, "h2"), 0);
+	T_CHECK_INT(s->ops->inv_list(s, "container", "h2", &rows), 0);
+	T_CHECK_INT(json_array_size(rows), 0);
+	json_decref(rows);
+	json_decref(c3);
+	json_decref(cs);
+	json_decref(is);
+	json_decref(host);
+	store_close(s);
+}
+
+T_TEST(collections_crud)
+{
+	struct store *s = open_fresh("collections");
+	json_t *doc = json_pack("{s:s}", "name", "a"), *got = NULL, *all = NULL;
+
+	T_CHECK_INT(s->ops->coll_put(s, "a", doc, 1), 0);
+	T_CHECK_INT(s->ops->coll_put(s, "a", doc, 1), -EEXIST);
+	T_CHECK_INT(s->ops->coll_put(s, "b", doc, 0), -ENOENT);
+	T_CHECK_INT(s->ops->coll_get(s, "a", &got), 0);
+	T_CHECK_STR(json_string_value(json_object_get(got, "name")), "a");
+	json_decref(got);
+	T_CHECK_INT(s->ops->coll_list(s, &all), 0);
+	T_CHECK_INT(json_array_size(all), 1);
+	json_decref(all);
+	T_CHECK_INT(s->ops->coll_delete(s, "a"), 0);
+	T_CHECK_INT(s->ops->coll_delete(s, "a"), -ENOENT);
+	T_CHECK_INT(s->ops->coll_get(s, "a", &got), -ENOENT);
+	json_decref(doc);
+	store_close(s);
+}
+
 static void setup(void)
 {
 	if (mkdtemp(dbdir) == NULL) {
@@ -249,7 +316,8 @@ static const struct t_case cases[] = {
 	T_CASE(defenders_filters_and_paging), T_CASE(defender_update_keeps_one_row_and_fields),
 	T_CASE(certs_and_revocation),         T_CASE(bundles_current_and_revoked),
 	T_CASE(sessions_expire),              T_CASE(users_and_meta),
-	T_CASE(open_refuses_a_corrupt_file),
+	T_CASE(open_refuses_a_corrupt_file),  T_CASE(inventory_replace_put_delete),
+	T_CASE(collections_crud),
 };
 
 int main(int argc, char **argv)
