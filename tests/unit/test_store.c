@@ -254,7 +254,9 @@ T_TEST(inventory_replace_put_delete)
 	json_decref(rows);
 	/* a new snapshot replaces everything of that host only */
 	json_array_remove(cs, 0);
-	T_CHECK_INT(s->ops->inv_replace_host(s, "h1", host, cs, json_array()), 0);
+	json_t *none = json_array();
+	T_CHECK_INT(s->ops->inv_replace_host(s, "h1", host, cs, none), 0);
+	json_decref(none);
 	T_CHECK_INT(s->ops->inv_list(s, "container", "h1", &rows), 0);
 	T_CHECK_INT(json_array_size(rows), 1);
 	T_CHECK_STR(json_string_value(json_object_get(json_array_get(rows, 0), "id")), "c2");
