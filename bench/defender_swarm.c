@@ -64,6 +64,11 @@
 #define K_MAX 200000
 #define LWS_ERR_LINES_MAX 20
 #define STOP_GRACE_MS 10000
+#define CONNECT_TIMEOUT_S 60
+#define HANDSHAKE_TIMEOUT_S 60
+/* lws ends every attempt within its two timeouts; one still pending after this was dropped
+ * without a callback (seen with lws 4.1 when the Console vanished mid-connect). */
+#define LOST_ATTEMPT_MS ((CONNECT_TIMEOUT_S + HANDSHAKE_TIMEOUT_S + 30) * 1000LL)
 #ifdef SWARM_WITH_LIBUV
 #define SWARM_LOOP "libuv (epoll)"
 #else
@@ -89,9 +94,11 @@ struct sim {
 	struct lws *wsi;
 	enum sim_state st;
 	int enrolling;            /* the current attempt presents the bundle certificate */
+	int launching;            /* inside lws_client_connect_via_info() for this Defender */
 	int attempts;             /* in this phase, or since the last welcome */
 	int heartbeat_sec;
 	int64_t first_try_ms;     /* first attempt in this phase */
+	int64_t try_ms;           /* start of the current attempt */
 	int64_t next_ms;          /* S_RETRY: next attempt; S_WELCOMED: next heartbeat */
 	int64_t hb_sent_ms;
 	long long seq, acked;
@@ -102,7 +109,7 @@ struct sim {
 };
 
 struct counters {
-	long attempts, conn_errors, refused, closed_early, mismatch, bad_enroll, no_cert_map;
+	long attempts, conn_errors, refused, closed_early, mismatch, bad_enroll, no_cert_map, lost;
 	long enrolled, welcomed, drops, gave_up;
 	long hb_sent, hb_acked, hb_skipped;
 };
@@ -668,8 +675,10 @@ static int swarm_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
 	if (sw == NULL || s == NULL)
 		return 0;
 	/* An older connection of this Defender (an enrollment connection still closing when the
-	 * Defender already connects again) must not touch the current attempt. */
-	if (wsi != s->wsi)
+	 * Defender already connects again) must not touch the current attempt. While the attempt is
+	 * being created its wsi is not known yet: lws may report its failure from inside
+	 * lws_client_connect_via_info(). */
+	if (wsi != s->wsi && !(s->launching && s->wsi == NULL))
 		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION: {
@@ -814,22 +823,27 @@ static void sim_launch(struct swarm *sw, struct sim *s, int64_t now)
 	ci.protocol = PROTO_NAME;
 	ci.ssl_connection = LCCSCF_USE_SSL;
 	ci.opaque_user_data = s;
-	/* lws reports this attempt's wsi before connect_via_info returns (pwsi): the callback only
-	 * acts on events of the wsi stored here. */
-	ci.pwsi = &s->wsi;
 	s->wsi = NULL;
 	s->st = S_CONNECTING;
 	s->enrolling = sw->phase == PH_ENROLL;
 	s->attempts++;
 	if (s->first_try_ms == 0)
 		s->first_try_ms = now;
+	s->try_ms = now;
 	sw->inflight++;
 	sw->c.attempts++;
+	s->launching = 1;
 	w = lws_client_connect_via_info(&ci);
-	if (w == NULL && s->st == S_CONNECTING) {
-		/* Unless lws already reported CONNECTION_ERROR (then s is no longer connecting). */
+	s->launching = 0;
+	if (s->st != S_CONNECTING) {
+		/* lws reported the failure already; a wsi it returned anyway is closing: never keep
+		 * it (a later lws_set_timeout() on it would touch freed memory). */
+		s->wsi = NULL;
+	} else if (w == NULL) {
 		sw->c.conn_errors++;
 		sim_ended(sw, s, "lws_client_connect_via_info failed");
+	} else {
+		s->wsi = w;
 	}
 }
 
@@ -853,14 +867,13 @@ static void phase_enter(struct swarm *sw, enum phase p, int64_t now)
 
 	switch (p) {
 	case PH_CONNECT:
-		/* Enrollments still under way when the phase timed out are abandoned. */
+		/* Enrollments still under way when the phase timed out are abandoned (their
+		 * connections end by themselves; S_FAILED ignores what they report). */
 		for (int i = 0; i < sw->k; i++) {
 			struct sim *s = &sw->sims[i];
 			if (s->st == S_CONNECTING || s->st == S_OPEN) {
 				sw->inflight--;
 				s->st = S_FAILED;
-				if (s->wsi)
-					lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 			}
 		}
 		if (sw->need_enroll > 0) {
@@ -948,18 +961,16 @@ static void stop_tick(struct swarm *sw, int64_t now)
 {
 	int open = 0;
 
+	/* Only upgraded connections are closed here (a WebSocket close needs one); handshakes still
+	 * under way are left to lws_context_destroy(): lws may already have dropped a connection
+	 * that failed during its handshake, and its wsi must not be touched again. */
 	for (int i = 0; i < sw->k; i++) {
 		struct sim *s = &sw->sims[i];
-		if (s->wsi == NULL)
+		if (s->wsi == NULL || (s->st != S_OPEN && s->st != S_WELCOMED))
 			continue;
 		open++;
-		if (sw->close_requested)
-			continue;
-		/* A WebSocket close needs an upgraded connection; a handshake is simply dropped. */
-		if (s->st == S_OPEN || s->st == S_WELCOMED)
+		if (!sw->close_requested)
 			lws_callback_on_writable(s->wsi);
-		else
-			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}
 	sw->close_requested = 1;
 	if (open == 0 || now - sw->phase_start_ms > STOP_GRACE_MS) {
@@ -1021,6 +1032,12 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		size_t i = (sw->cursor + (size_t)n) % (size_t)sw->k;
 		struct sim *s = &sw->sims[i];
 
+		if ((s->st == S_CONNECTING || s->st == S_OPEN) && now - s->try_ms > LOST_ATTEMPT_MS) {
+			/* Forget that wsi without touching it: it may be gone. */
+			sw->c.lost++;
+			s->wsi = NULL;
+			sim_ended(sw, s, "attempt lost inside lws (no callback)");
+		}
 		if (launching && (s->st == S_IDLE || (s->st == S_RETRY && now >= s->next_ms))) {
 			if (sw->tokens < 1.0 || sw->inflight >= sw->inflight_max) {
 				launching = 0;
@@ -1150,10 +1167,10 @@ static void report(struct swarm *sw)
 	       (long long)sw->welcome_lat.max);
 	printf("failures: %ld attempts in all, %ld connection errors, %ld refused by the Console, "
 	       "%ld closed before an answer, %ld identity mismatches, %ld without a mapped "
-	       "certificate, %ld bad enrollment replies, %ld gave up, %ld never welcomed, "
-	       "%ld welcomed connections dropped\n", b->attempts, b->conn_errors, b->refused,
-	       b->closed_early, b->mismatch, b->no_cert_map, b->bad_enroll, b->gave_up, never,
-	       b->drops);
+	       "certificate, %ld bad enrollment replies, %ld lost inside lws, %ld gave up, "
+	       "%ld never welcomed, %ld welcomed connections dropped\n", b->attempts,
+	       b->conn_errors, b->refused, b->closed_early, b->mismatch, b->no_cert_map,
+	       b->bad_enroll, b->lost, b->gave_up, never, b->drops);
 	for (int i = 0; i < REASONS_MAX && sw->reasons[i].n > 0; i++)
 		printf("  %6ld x %s\n", sw->reasons[i].n, sw->reasons[i].text);
 	printf("hold:    %.1f s at heartbeatSec %d: %ld heartbeats sent, %ld acked (%ld awaiting an "
@@ -1325,8 +1342,8 @@ int main(int argc, char **argv)
 	info.protocols = swarm_protocols;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.provided_client_ssl_ctx = sw.ssl;
-	info.connect_timeout_secs = 60;
-	info.timeout_secs = 60;
+	info.connect_timeout_secs = CONNECT_TIMEOUT_S;
+	info.timeout_secs = HANDSHAKE_TIMEOUT_S;
 #ifdef SWARM_WITH_LIBUV
 	/* poll(2) walks every descriptor on each wakeup: with thousands of connections the swarm
 	 * would take the CPU the Console needs. libuv waits with epoll. The loop is ours ("foreign"
