@@ -290,8 +290,9 @@ JSON
 		grep -q 51678 "/proc/$p/cmdline" 2>/dev/null && kill "$p"
 	done
 	sed -e "s|^INSTALL_BUNDLE=.*|INSTALL_BUNDLE=$new|" -e 's|^DEFENDER_TYPE=.*|DEFENDER_TYPE=daemonset|' \
-		"$T/task.env" >"$T/gke.env"
-	start_defender "$i" "$T/gke.env" "GARRISON_CLOUD_METADATA=on GCE_METADATA_HOST=127.0.0.1:8080 \
+		"$T/task.env" >"$T/gke$g.env"
+	# One file per node: the Defender's shell reads it after this loop may have moved on.
+	start_defender "$i" "$T/gke$g.env" "GARRISON_CLOUD_METADATA=on GCE_METADATA_HOST=127.0.0.1:8080 \
 GARRISON_AZURE_IMDS_ENDPOINT=http://127.0.0.1:9 AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9"
 done
 gke_ok() {
