@@ -5,7 +5,7 @@
 #   make run        install deps, build, start a Console and a Defender here
 .DEFAULT_GOAL := all
 
-PKGS     := openssl sqlite3 jansson yaml-0.1 libcurl libevent libevent_openssl libevent_pthreads libwebsockets rpm
+PKGS     := openssl sqlite3 jansson yaml-0.1 libcurl libevent libevent_openssl libevent_pthreads libwebsockets rpm libarchive libbpf
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 SAN      ?= 0
 ifeq ($(SAN),1)
@@ -39,6 +39,16 @@ CLI_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(wildcard cli/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tools/%,$(wildcard tests/tools/*.c))
 BENCH    := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+# eBPF CO-RE programs: bpf/<family>.bpf.c -> $(B)/bpf/<family>.bpf.o (clang -target bpf) ->
+# $(B)/gen/<family>.skel.h (bpftool gen skeleton), included by the Defender's sensor code.
+# vmlinux.h is generated from the running kernel's BTF (CO-RE relocates at load time).
+BPF_SRC  := $(wildcard bpf/*.bpf.c)
+BPF_OBJ  := $(patsubst bpf/%.bpf.c,$(B)/bpf/%.bpf.o,$(BPF_SRC))
+BPF_SKEL := $(patsubst bpf/%.bpf.c,$(B)/gen/%.skel.h,$(BPF_SRC))
+BPFTOOL  ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
+BPF_CLANG ?= clang
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Wno-unused-parameter -I$(B)/gen -Ibpf
+CFLAGS   += -I$(B)/gen
 BINS     := $(B)/bin/garrison-console $(B)/bin/garrison-defender $(B)/bin/garrison
 
 .PHONY: all deps check run clean unit integration
@@ -48,6 +58,21 @@ all: $(BINS) $(UNIT) $(TOOLS) $(BENCH)
 
 deps:
 	@scripts/install-deps.sh
+
+$(B)/gen/vmlinux.h:
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(B)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(B)/gen/vmlinux.h
+	@mkdir -p $(dir $@)
+	$(BPF_CLANG) $(BPF_CFLAGS) -c -o $@ $<
+
+$(B)/gen/%.skel.h: $(B)/bpf/%.bpf.o
+	@mkdir -p $(dir $@)
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# The Defender's sources may include any skeleton.
+$(DEF_OBJ): $(BPF_SKEL)
 
 $(B)/obj/%.o: %.c $(wildcard include/garrison/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
