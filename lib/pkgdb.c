@@ -51,6 +51,8 @@ void pkglist_clear(struct pkglist *l)
 	free(l->v);
 	free(l->os_id);
 	free(l->os_version_id);
+	free(l->os_pretty_name);
+	free(l->os_codename);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -65,6 +67,7 @@ int pkgdb_valid(const char *s, size_t n, size_t max, enum pkgdb_cls cls)
 		[PKGDB_CLS_NAME] = "+-._",
 		[PKGDB_CLS_VERSION] = "+-._~:^",
 		[PKGDB_CLS_ARCH] = "-_",
+		[PKGDB_CLS_TEXT] = " +-._~:^/(),;!?&@#%=*'\"",
 	};
 
 	if (n == 0 || n > max)
@@ -117,6 +120,26 @@ int pkgdb_append(struct pkglist *l, const char *name, size_t namelen, const char
 	}
 	l->v[l->n++] = p;
 	return 0;
+}
+
+int pkgdb_add(struct pkglist *l, const char *name, const char *version, const char *source,
+	      const char *source_version, const char *arch)
+{
+	if (!l || !name || !version)
+		return -EINVAL;
+	if (!source)
+		source = name;
+	if (!source_version)
+		source_version = version;
+	if (!pkgdb_valid(name, strlen(name), PKGDB_NAME_MAX, PKGDB_CLS_NAME) ||
+	    !pkgdb_valid(source, strlen(source), PKGDB_NAME_MAX, PKGDB_CLS_NAME) ||
+	    !pkgdb_valid(version, strlen(version), PKGDB_VERSION_MAX, PKGDB_CLS_VERSION) ||
+	    !pkgdb_valid(source_version, strlen(source_version), PKGDB_VERSION_MAX,
+			 PKGDB_CLS_VERSION) ||
+	    (arch && !pkgdb_valid(arch, strlen(arch), PKGDB_ARCH_MAX, PKGDB_CLS_ARCH)))
+		return -EINVAL;
+	return pkgdb_append(l, name, strlen(name), version, strlen(version), source, strlen(source),
+			    source_version, strlen(source_version), arch, arch ? strlen(arch) : 0);
 }
 
 /* ---- line reader -------------------------------------------------------------------------- */
@@ -480,7 +503,7 @@ fail:
 
 /* Unquotes an os-release value into buf (at most PKGDB_OS_MAX bytes): its length, or -1 when the
  * value is malformed, too long or not a plain identifier/version. */
-static int os_value(const char *s, size_t n, char *buf)
+static int os_value(const char *s, size_t n, char *buf, enum pkgdb_cls cls)
 {
 	size_t k = 0;
 
@@ -504,16 +527,26 @@ static int os_value(const char *s, size_t n, char *buf)
 		memcpy(buf, s, n);
 		k = n;
 	}
-	if (!pkgdb_valid(buf, k, PKGDB_OS_MAX, PKGDB_CLS_NAME))
+	if (!pkgdb_valid(buf, k, PKGDB_OS_MAX, cls))
 		return -1;
 	return (int)k;
 }
 
 int pkgdb_os_release(const char *text, size_t len, struct pkglist *out)
 {
+	static const struct {
+		const char *key;
+		enum pkgdb_cls cls;
+	} keys[] = {
+		{ "ID", PKGDB_CLS_NAME },
+		{ "VERSION_ID", PKGDB_CLS_NAME },
+		{ "PRETTY_NAME", PKGDB_CLS_TEXT },
+		{ "VERSION_CODENAME", PKGDB_CLS_NAME },
+	};
+	enum { NKEYS = sizeof(keys) / sizeof(keys[0]) };
 	struct lines ls = { text, text + len, 0, "os-release", NULL, 0 };
 	char buf[PKGDB_OS_MAX + 1];
-	char *id = NULL, *ver = NULL;
+	char *val[NKEYS] = { NULL };
 	const char *line;
 	size_t n;
 	int r;
@@ -532,27 +565,30 @@ int pkgdb_os_release(const char *text, size_t len, struct pkglist *out)
 		if (!eq)
 			continue;
 		size_t kl = (size_t)(eq - line);
-		char **dst = NULL;
-		if (kl == 2 && !memcmp(line, "ID", 2))
-			dst = &id;
-		else if (kl == 10 && !memcmp(line, "VERSION_ID", 10))
-			dst = &ver;
-		if (!dst)
+		int j;
+		for (j = 0; j < NKEYS; j++)
+			if (strlen(keys[j].key) == kl && !memcmp(line, keys[j].key, kl))
+				break;
+		if (j == NKEYS)
 			continue;
-		int k = os_value(eq + 1, n - kl - 1, buf);
+		int k = os_value(eq + 1, n - kl - 1, buf, keys[j].cls);
 		if (k <= 0)
 			continue;
-		free(*dst);
-		*dst = dupn(buf, (size_t)k);
-		if (!*dst) {
-			free(id);
-			free(ver);
+		free(val[j]);
+		val[j] = dupn(buf, (size_t)k);
+		if (!val[j]) {
+			for (j = 0; j < NKEYS; j++)
+				free(val[j]);
 			return -ENOMEM;
 		}
 	}
 	free(out->os_id);
 	free(out->os_version_id);
-	out->os_id = id;
-	out->os_version_id = ver;
+	free(out->os_pretty_name);
+	free(out->os_codename);
+	out->os_id = val[0];
+	out->os_version_id = val[1];
+	out->os_pretty_name = val[2];
+	out->os_codename = val[3];
 	return 0;
 }

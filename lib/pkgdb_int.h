@@ -9,7 +9,7 @@
 #include "garrison/pkgdb.h"
 
 /* Character classes of kept values. */
-enum pkgdb_cls { PKGDB_CLS_NAME, PKGDB_CLS_VERSION, PKGDB_CLS_ARCH };
+enum pkgdb_cls { PKGDB_CLS_NAME, PKGDB_CLS_VERSION, PKGDB_CLS_ARCH, PKGDB_CLS_TEXT };
 
 /* 1 when s[0..n) is non-empty, at most max bytes, and every byte is in the class. */
 int pkgdb_valid(const char *s, size_t n, size_t max, enum pkgdb_cls cls);

@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config libssl-dev openssl libsqlite3-dev libjansson-dev libyaml-dev
 libcurl4-openssl-dev curl libevent-dev libwebsockets-dev clang docker.io busybox-static
 jq python3 python3-jsonschema python3-yaml iproute2 procps util-linux librpm-dev rpm python3-rpm python3-apt
-libarchive-dev libbpf-dev bpftool llvm libelf-dev zlib1g-dev debootstrap skopeo umoci"
+libarchive-dev libbpf-dev bpftool llvm libelf-dev zlib1g-dev debootstrap mmdebstrap skopeo umoci"
 
 missing=""
 for p in $PKGS; do

@@ -42,16 +42,25 @@ struct pkg {
 enum pkgdb_kind { PKGDB_NONE = 0, PKGDB_DPKG, PKGDB_APK, PKGDB_RPM };
 
 /* A list of packages in database order. Zero-initialise it ({0}); free with pkglist_clear().
- * os_id / os_version_id: ID and VERSION_ID of os-release, malloc()ed, NULL when unknown. */
+ * os_id / os_version_id / os_pretty_name / os_codename: ID, VERSION_ID, PRETTY_NAME and
+ * VERSION_CODENAME of os-release, malloc()ed, NULL when unknown. */
 struct pkglist {
 	struct pkg *v;
 	size_t n, cap;
 	char *os_id, *os_version_id;
 	enum pkgdb_kind kind;
+	char *os_pretty_name, *os_codename;
 };
 
 /* Frees everything the list owns and zeroes it; l may be NULL. The list may be reused. */
 void pkglist_clear(struct pkglist *l);
+
+/* Appends one package given field by field (e.g. rebuilt from a stored scan record), after the
+ * checks the readers apply to each value (length, character set). source / source_version NULL:
+ * the package's own name / version; arch may be NULL. 0, -EINVAL (a value refused),
+ * -E2BIG (PKGDB_PKGS_MAX), -ENOMEM. */
+int pkgdb_add(struct pkglist *l, const char *name, const char *version, const char *source,
+	      const char *source_version, const char *arch);
 
 /* Parses the text of a dpkg status file (len bytes, need not be NUL-terminated) and appends the
  * packages whose Status is "install ok installed". origin names the file in messages (may be
@@ -86,8 +95,9 @@ int pkgdb_read_apk(const char *text, size_t len, const char *origin, struct pkgl
  * (librpm cannot open or read it, a malformed header), -EFBIG, -E2BIG, -ENOMEM, -errno. */
 int pkgdb_read_rpm_sqlite(const char *dbdir, struct pkglist *out, char *err, size_t errlen);
 
-/* Parses os-release text and sets out->os_id and out->os_version_id (replacing earlier values;
- * each stays NULL when absent). Values are unquoted ("..." with \ escapes, or '...'); a value with
+/* Parses os-release text and sets out->os_id, os_version_id, os_pretty_name and os_codename
+ * (replacing earlier values; each is NULL when absent; PRETTY_NAME may hold spaces and
+ * punctuation, the others are identifiers). Values are unquoted ("..." with \ escapes, or '...'); a value with
  * control bytes or over PKGDB_OS_MAX bytes is ignored. 0, -EINVAL (NUL byte), -ENOMEM. */
 int pkgdb_os_release(const char *text, size_t len, struct pkglist *out);
 

@@ -1,13 +1,14 @@
 #!/bin/bash
 # debian-rootfs: a real Debian bookworm minbase root file system for tests and benchmarks, built
-# once with debootstrap and cached as a tarball.
+# once with mmdebstrap from bookworm, bookworm-updates and bookworm-security (so its packages are
+# as current as the archive's, like a maintained system's) and cached as a tarball.
 #
 #   debian-rootfs.sh            print the path of the cached tarball (building it when absent)
 #   debian-rootfs.sh --rebuild  build it again
 #
 # The cache lives in $GARRISON_CACHE_DIR (default /var/cache/garrison, else ~/.cache/garrison when
 # that is not writable). Building needs root and Debian's archive (the mirror apt uses, or
-# $DEBIAN_MIRROR); it takes about a minute. Concurrent callers are serialised with flock, so two
+# $DEBIAN_MIRROR, and $DEBIAN_SECURITY_MIRROR); it takes about a minute. Concurrent callers are serialised with flock, so two
 # suites that start together build it once. The tarball holds the tree with numeric owners, as
 # `docker import` and the scanners expect; nothing else is written outside the cache directory.
 set -eu
@@ -17,12 +18,18 @@ if ! mkdir -p "$CACHE" 2>/dev/null || [ ! -w "$CACHE" ]; then
 	CACHE=$HOME/.cache/garrison
 	mkdir -p "$CACHE"
 fi
-TAR=$CACHE/debian-bookworm-minbase.tar
+TAR=$CACHE/debian-bookworm-minbase-curl.tar
 MIRROR=${DEBIAN_MIRROR:-}
 if [ -z "$MIRROR" ]; then
 	MIRROR=$(grep -hoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
 		head -1 | tr -d ' ')
 	MIRROR=${MIRROR:-http://deb.debian.org/debian}
+fi
+SECURITY=${DEBIAN_SECURITY_MIRROR:-}
+if [ -z "$SECURITY" ]; then
+	SECURITY=$(grep -hoE 'https?://[^ ]+/debian-security/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null |
+		head -1 | tr -d ' ')
+	SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
 fi
 
 exec 9>"$CACHE/.debian-rootfs.lock"
@@ -30,17 +37,19 @@ flock 9
 if [ "${1:-}" = "--rebuild" ]; then rm -f "$TAR"; fi
 if [ -s "$TAR" ]; then echo "$TAR"; exit 0; fi
 
-command -v debootstrap >/dev/null || { echo "debian-rootfs: debootstrap is not installed" >&2; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "debian-rootfs: mmdebstrap is not installed" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "debian-rootfs: building the root file system needs root" >&2; exit 1; }
 WORK=$(mktemp -d "$CACHE/build.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-if ! debootstrap --variant=minbase bookworm "$WORK/root" "$MIRROR" >"$WORK/log" 2>&1; then
+# The package set is the one of tests/data/pkgdb/debian-bookworm-minbase (the reference system
+# the vulnerability test data were derived from): minbase plus curl, ca-certificates, openssl.
+if ! mmdebstrap --variant=minbase --mode=root --include=ca-certificates,curl,openssl \
+	bookworm "$WORK/root.tar" \
+	"deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" \
+	"deb $SECURITY bookworm-security main" >"$WORK/log" 2>&1; then
 	tail -20 "$WORK/log" >&2
-	echo "debian-rootfs: debootstrap failed (mirror $MIRROR)" >&2
+	echo "debian-rootfs: mmdebstrap failed (mirrors $MIRROR, $SECURITY)" >&2
 	exit 1
 fi
-# Drop what debootstrap leaves that no image would carry.
-rm -rf "$WORK/root/var/cache/apt/archives/"*.deb "$WORK/root/debootstrap"
-tar -C "$WORK/root" --numeric-owner -cf "$TAR.tmp" .
-mv "$TAR.tmp" "$TAR"
+mv "$WORK/root.tar" "$TAR"
 echo "$TAR"

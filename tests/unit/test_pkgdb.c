@@ -354,6 +354,8 @@ T_TEST(os_release)
 	T_CHECK_INT(pkgdb_os_release(t, len, &l), 0);
 	T_CHECK_STR(l.os_id, "debian");
 	T_CHECK_STR(l.os_version_id, "12");
+	T_CHECK_STR(l.os_pretty_name, "Debian GNU/Linux 12 (bookworm)");
+	T_CHECK_STR(l.os_codename, "bookworm");
 	free(t);
 
 	static const char q[] = "# c\nID='rhel'\nVERSION_ID=\"9\\.2\"\nID_LIKE=fedora\n";
@@ -365,6 +367,11 @@ T_TEST(os_release)
 	T_CHECK_INT(pkgdb_os_release(bad, sizeof(bad) - 1, &l), 0);
 	T_CHECK(l.os_id == NULL);
 	T_CHECK(l.os_version_id == NULL);
+	T_CHECK(l.os_pretty_name == NULL);
+	static const char ctl[] = "PRETTY_NAME=\"a\tb\"\nVERSION_CODENAME=\"x y\"\n";
+	T_CHECK_INT(pkgdb_os_release(ctl, sizeof(ctl) - 1, &l), 0);
+	T_CHECK(l.os_pretty_name == NULL);
+	T_CHECK(l.os_codename == NULL);
 	static const char nul[] = "ID=a\0b\n";
 	T_CHECK_INT(pkgdb_os_release(nul, sizeof(nul) - 1, &l), -EINVAL);
 	pkglist_clear(&l);
