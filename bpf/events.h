@@ -1,0 +1,124 @@
+/*
+ * events.h: the records the eBPF sensors write into their ring buffer, shared by the BPF programs
+ * (bpf/<family>.bpf.c, compiled with vmlinux.h) and by the user-space decoder (defender/sensor_bpf.c).
+ *
+ * Every record starts with struct gev_hdr; hdr.type says which struct follows. Records have a fixed
+ * layout (no pointers, explicit padding) so that both compilers agree on it; strings are
+ * NUL-terminated when they fit and may be cut at their buffer size. User space treats every byte as
+ * untrusted: it checks the record length against the type and never trusts a string to be
+ * terminated. Addresses are in network byte order, ports in host byte order. Times are
+ * bpf_ktime_get_boot_ns() (CLOCK_BOOTTIME).
+ *
+ * Syscall numbers are those of x86-64 (the only architecture built and tested so far).
+ */
+#ifndef GARRISON_BPF_EVENTS_H
+#define GARRISON_BPF_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define GEV_COMM_MAX 16
+#define GEV_PATH_MAX 256   /* file names and paths as the syscall got them */
+#define GEV_ARGS_MAX 512   /* argv bytes (NUL-separated) captured at exec */
+#define GEV_DNS_MAX 256    /* bytes of a DNS query payload captured */
+
+enum gev_type {
+	GEV_EXEC = 1,
+	GEV_EXIT = 2,
+	GEV_CONNECT = 3,
+	GEV_LISTEN = 4,
+	GEV_BIND = 5, /* UDP bind only: TCP servers are reported by listen */
+	GEV_DNS = 6,
+	GEV_FILE = 7,
+	GEV_TYPE_MAX = 8
+};
+
+/* Counters in the per-CPU array "counters": index GEV_CNT_SEEN(t) counts the records of type t the
+ * programs tried to emit, GEV_CNT_LOST(t) those the ring buffer had no room for. */
+#define GEV_CNT_SEEN(t) ((t) * 2)
+#define GEV_CNT_LOST(t) ((t) * 2 + 1)
+#define GEV_CNT_MAX (GEV_TYPE_MAX * 2)
+
+/* gev_exec.flags */
+#define GEV_EXEC_ARGS_TRUNC 0x1 /* argv was longer than GEV_ARGS_MAX */
+#define GEV_EXEC_NO_INODE 0x2   /* the executable's inode could not be read */
+
+/* gev_file.op */
+enum gev_file_op {
+	GEV_FILE_OPEN = 1,   /* open/openat/openat2/creat for writing, creating or truncating */
+	GEV_FILE_UNLINK = 2, /* unlink/unlinkat (rmdir included when AT_REMOVEDIR) */
+	GEV_FILE_RENAME = 3, /* rename/renameat/renameat2: path -> path2 */
+	GEV_FILE_CHMOD = 4,  /* chmod/fchmodat/fchmodat2 */
+};
+
+struct gev_hdr {
+	__u32 type;      /* enum gev_type */
+	__u32 pid;       /* thread id */
+	__u32 tgid;      /* process id */
+	__u32 uid;
+	__u32 gid;
+	__u32 pad;
+	__u64 ts_ns;     /* CLOCK_BOOTTIME */
+	__u64 cgroup_id; /* cgroup v2 id (inode of the cgroup directory) */
+	char comm[GEV_COMM_MAX];
+};
+
+struct gev_exec {
+	struct gev_hdr h;
+	__u32 ppid;       /* tgid of the real parent */
+	__u32 args_len;   /* bytes used in args */
+	__u32 flags;      /* GEV_EXEC_* */
+	__u32 exe_dev;    /* st_dev of the mapped executable (kernel encoding) */
+	__u64 start_ns;   /* task start, CLOCK_BOOTTIME */
+	__u64 exe_ino;
+	__s64 exe_mtime;  /* seconds */
+	__s64 exe_ctime;  /* seconds */
+	char filename[GEV_PATH_MAX]; /* as given to execve (relative paths stay relative) */
+	char args[GEV_ARGS_MAX];     /* argv strings separated by NUL */
+};
+
+struct gev_exit {
+	struct gev_hdr h;
+	__s32 exit_code; /* wait(2) status encoding */
+	__u32 pad;
+};
+
+/* connect, listen, UDP bind. */
+struct gev_net {
+	struct gev_hdr h;
+	__s32 ret;     /* syscall result (0, -EINPROGRESS, -ECONNREFUSED, ...) */
+	__s32 fd;
+	__u16 family;  /* AF_INET or AF_INET6 */
+	__u16 port;    /* remote port (connect) or local port (listen, bind) */
+	__u8 proto;    /* IPPROTO_TCP, IPPROTO_UDP, 0 when unknown */
+	__u8 pad[3];
+	__u8 addr[16]; /* remote (connect) or local (listen, bind) address; IPv4 in the first 4 */
+};
+
+/* A UDP datagram sent to port 53; data holds its first bytes (the query). */
+struct gev_dns {
+	struct gev_hdr h;
+	__u16 family;
+	__u16 port;
+	__u32 len;     /* payload length the program sent */
+	__u32 cap;     /* bytes captured in data (<= GEV_DNS_MAX) */
+	__u32 pad;
+	__u8 addr[16]; /* the server */
+	__u8 data[GEV_DNS_MAX];
+};
+
+/* Records of op other than GEV_FILE_RENAME end before path2 (shorter by GEV_PATH_MAX). */
+struct gev_file {
+	struct gev_hdr h;
+	__u32 op;      /* enum gev_file_op */
+	__s32 ret;     /* syscall result (only successes are reported) */
+	__u32 flags;   /* open flags, or unlinkat/renameat2 flags */
+	__u32 mode;    /* creation mode or chmod mode */
+	__s32 dirfd;   /* -100 (AT_FDCWD) when relative paths are relative to the cwd */
+	__u32 pad;
+	char path[GEV_PATH_MAX];
+	char path2[GEV_PATH_MAX];
+};
+
+#endif

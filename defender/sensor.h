@@ -1,0 +1,143 @@
+/*
+ * sensor: the Defender's runtime event source behind one interface. A back end (struct
+ * sensor_backend) produces struct event values on a thread of its own; the generic part here
+ * (sensor.c) owns that thread, a bounded single-producer single-consumer queue between it and the
+ * consumer, the mapping of cgroup ids to containers and the counters.
+ *
+ * Back ends: "bpf" (sensor_bpf.c: CO-RE programs of bpf/ on tp_btf and raw syscall tracepoints,
+ * one ring buffer), "replay" (sensor_replay.c: a JSON-lines recording, for tests of rules and
+ * models without root).
+ *
+ * Guarantees: the back end's thread never blocks on the consumer: when the queue is full the event
+ * is dropped and counted (the replay back end, configured lossless, waits instead). Events reach
+ * the consumer in the order the back end produced them. Counters of events seen and lost in the
+ * kernel, read by the back end and dropped in user space are available at any time from any
+ * thread (sensor_stats). One consumer thread calls sensor_next(); the container id is resolved on
+ * that thread (lazily, from the cgroup tree, with a cache).
+ */
+#ifndef GARRISON_SENSOR_H
+#define GARRISON_SENSOR_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "event.h"
+
+#define SENSOR_PROCESS 0x1
+#define SENSOR_NETWORK 0x2
+#define SENSOR_FILE 0x4
+#define SENSOR_ALL 0x7
+
+#define SENSOR_DEFAULT_RINGBUF (8u << 20)
+#define SENSOR_DEFAULT_QUEUE 4096
+#define SENSOR_DEFAULT_WAKEUP (64u << 10)
+#define SENSOR_WAKEUP_EACH ((size_t)-1)
+#define SENSOR_DEFAULT_POLL_MS 20
+#define SENSOR_QUEUE_MAX (1u << 20)
+
+struct sensor_config {
+	unsigned families;       /* SENSOR_* bits; 0 means SENSOR_ALL */
+	size_t ringbuf_bytes;    /* bpf: ring buffer size, a power of two >= 4096 (0: default) */
+	/* bpf: the kernel wakes the reader only once this many bytes wait (0: default); the reader
+	 * also reads every poll_ms. SENSOR_WAKEUP_EACH: a wake-up per record when the reader has
+	 * caught up (lowest latency, far more expensive for the traced processes). */
+	size_t wakeup_bytes;
+	int poll_ms;             /* bpf: the reader's timer, 1..1000 ms (0: default) */
+	size_t queue_len;        /* events held for the consumer, 2..SENSOR_QUEUE_MAX (0: default) */
+	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
+	const char *replay_path; /* replay: the JSON-lines file */
+	int drop_runtime;        /* drop runc's own exec instead of reporting it flagged */
+	int lossless;            /* wait for room in the queue instead of dropping (replay only) */
+};
+
+struct sensor_stats {
+	const char *backend;
+	uint64_t seen[EVENT_TYPE_MAX];        /* kernel: records the programs tried to emit, per type */
+	uint64_t lost_kernel[EVENT_TYPE_MAX]; /* kernel: ring buffer full, per type */
+	uint64_t received;  /* records the back end read */
+	uint64_t malformed; /* records the back end rejected (bad size or type, bad JSON line) */
+	uint64_t dropped;   /* queue full: dropped in user space */
+	uint64_t filtered;  /* dropped on purpose (drop_runtime) */
+	uint64_t delivered; /* handed to the consumer by sensor_next */
+	uint64_t cgroup_scans; /* re-reads of the cgroup tree for an unknown cgroup id */
+	int running;        /* the back end's thread runs */
+};
+
+struct sensor;
+
+/* What a back end implements. open() gets the configuration and returns its state; run() is
+ * called once on the sensor's thread and produces events with sensor_emit() until *stop is set
+ * (it must look at least every 200 ms) or its source ends; it returns 0 or a negative errno.
+ * counters() adds the back end's own counters (kernel) to st and may be called from any thread
+ * while run() runs. close() frees the state after run() has returned. */
+struct sensor_backend {
+	const char *name;
+	int (*open)(const struct sensor_config *cfg, void **state, char *err, size_t errlen);
+	int (*run)(void *state, struct sensor *s, const atomic_int *stop);
+	void (*counters)(void *state, struct sensor_stats *st);
+	void (*close)(void *state);
+};
+
+extern const struct sensor_backend sensor_backend_bpf;
+extern const struct sensor_backend sensor_backend_replay;
+
+/* Opens the back end named name ("bpf", "replay") with cfg (copied; strings must stay valid until
+ * sensor_free). Nothing runs yet. 0 and *out, -ENOENT for an unknown name, -EINVAL for a bad
+ * configuration, or the back end's error (-EPERM: not allowed to load BPF, ...); err gets a
+ * sentence. */
+int sensor_open(const char *name, const struct sensor_config *cfg, struct sensor **out, char *err,
+		size_t errlen);
+/* Starts the back end's thread. 0 or -errno. Call once. */
+int sensor_start(struct sensor *s);
+/* The next event, waiting up to timeout_ms (-1: forever). Returns 1 with *ev filled (container
+ * resolved), 0 on time-out, -EPIPE when the back end has ended and every event was handed out.
+ * One consumer thread only. */
+int sensor_next(struct sensor *s, struct event *ev, int timeout_ms);
+/* Counters, safe from any thread. */
+void sensor_stats(struct sensor *s, struct sensor_stats *st);
+/* The counters as a JSON object for the Defender's status: {"backend","running","events":{"<type>":
+ * {"seen","lostKernel"}},"received","malformed","dropped","filtered","delivered","lossRate"}.
+ * New reference or NULL (out of memory). */
+json_t *sensor_stats_json(const struct sensor_stats *st);
+/* Stops the thread (if started), closes the back end and frees s. NULL is a no-op. */
+void sensor_free(struct sensor *s);
+
+/* For back ends, on the sensor thread: queues ev (copied). Drops it when the queue is full (or
+ * waits, lossless), drops runc's setup exec when configured. Returns 0, or -ECANCELED when a
+ * lossless wait was cut short by sensor_free. */
+int sensor_emit(struct sensor *s, const struct event *ev);
+/* A slot to fill in place, to spare a copy: returns a pointer into the queue, or NULL when the
+ * queue is full (the drop is counted). sensor_commit() publishes it. Not for lossless use. */
+struct event *sensor_reserve(struct sensor *s);
+void sensor_commit(struct sensor *s);
+/* For back ends: counts a malformed record / one record read. */
+void sensor_count_malformed(struct sensor *s);
+void sensor_count_received(struct sensor *s, uint64_t n);
+
+/* 1 when ev is the container runtime's own setup exec: runc executes itself from a memfd as
+ * /dev/fd/N or /proc/self/fd/N (comm "runc" or "runc:[...]"). */
+int sensor_is_runtime_setup(const struct event *ev);
+
+/* ---- cgroup id -> container (sensor_cgroup.c) ---- */
+
+struct sensor_cgroups;
+
+/* A resolver over the cgroup tree at root (NULL: /sys/fs/cgroup). It looks for containers, in
+ * order, under unified/docker/<id>, docker/<id> (cgroup v2 with the cgroupfs driver),
+ * system.slice/docker-<id>.scope and unified/system.slice/docker-<id>.scope, and their
+ * subdirectories to depth 3; the cgroup id is the directory's inode number. 0 or -ENOMEM. */
+int sensor_cgroups_new(const char *root, struct sensor_cgroups **out);
+void sensor_cgroups_free(struct sensor_cgroups *c);
+/* The container of cgroup id into out (EVENT_CONTAINER_MAX bytes): 1 with the 64-hex id, 0 with
+ * "" for the host (any cgroup that is not under a container's). An unknown id rescans the tree, at
+ * most once per 50 ms; answers are cached (negative ones for 10 s). Not thread-safe. */
+int sensor_cgroups_resolve(struct sensor_cgroups *c, uint64_t cgroup_id, char *out);
+/* Forgets everything cached (tests; a container was removed). */
+void sensor_cgroups_flush(struct sensor_cgroups *c);
+/* Rescans performed so far. */
+uint64_t sensor_cgroups_scans(const struct sensor_cgroups *c);
+
+#endif

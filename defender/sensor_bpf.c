@@ -1,0 +1,431 @@
+/*
+ * sensor_bpf: the eBPF back end of the runtime sensors (see sensor.h and docs/sensors.md).
+ *
+ * Loads the CO-RE objects of bpf/ (process, network, file: the families asked for) from their
+ * skeletons; the first one loaded creates the ring buffer "events" and the per-CPU "counters"
+ * array and the others reuse both (bpf_map__reuse_fd), so one ring buffer carries every family and
+ * one poll loop reads it. Records are decoded straight into the sensor queue's slots; a record of
+ * the wrong size or an unknown type is counted as malformed and skipped (the kernel is trusted to
+ * be the kernel, but a decoder never reads past a record). Times are converted from
+ * CLOCK_BOOTTIME to the Unix epoch with an offset refreshed every second.
+ *
+ * Needs CAP_BPF + CAP_PERFMON (or root) and a kernel with BTF; the programs attach only to
+ * tp_btf/ tracepoints (no kprobe, fentry or tracefs). RLIMIT_MEMLOCK is not touched: libbpf >= 1.0
+ * raises it only on kernels that still charge BPF memory to it, and failing to do so is not fatal.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <garrison/log.h>
+#include <garrison/util.h>
+
+#include "../bpf/events.h"
+#include "process.skel.h"
+#include "network.skel.h"
+#include "file.skel.h"
+#include "sensor.h"
+
+_Static_assert((int)GEV_TYPE_MAX == (int)EVENT_TYPE_MAX, "event types of bpf/events.h and event.h differ");
+_Static_assert((int)GEV_FILE_RENAME == (int)EVENT_FILE_RENAME, "file ops differ");
+
+struct bpf_state {
+	struct process_bpf *proc;
+	struct network_bpf *net;
+	struct file_bpf *file;
+	struct ring_buffer *rb;
+	int counters_fd;
+	int ncpus;
+	uint64_t *cpu_vals; /* ncpus values of one per-CPU counter */
+	struct sensor *s;
+	int64_t boot_to_unix; /* ns to add to CLOCK_BOOTTIME */
+	int poll_ms;
+};
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[8192]; /* verifier logs come in one piece */
+	int n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+		return 0;
+	n = (int)strlen(buf);
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	log_msg(level == LIBBPF_WARN ? LOG_LVL_WARN : LOG_LVL_DEBUG, "libbpf: %s", buf);
+	return 0;
+}
+
+static int64_t ts_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void refresh_offset(struct bpf_state *b)
+{
+	b->boot_to_unix = ts_ns(CLOCK_REALTIME) - ts_ns(CLOCK_BOOTTIME);
+}
+
+/* Copies a kernel string of at most max bytes (maybe unterminated) into dst[max + 1]. */
+static void kstr(char *dst, const char *src, size_t max)
+{
+	size_t n = strnlen(src, max);
+
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+static void fill_hdr(struct bpf_state *b, struct event *ev, const struct gev_hdr *h)
+{
+	ev->type = (enum event_type)h->type;
+	ev->time_ns = (uint64_t)((int64_t)h->ts_ns + b->boot_to_unix);
+	ev->cgroup_id = h->cgroup_id;
+	ev->container[0] = 0;
+	ev->container_known = 0;
+	ev->pid = h->pid;
+	ev->tgid = h->tgid;
+	ev->uid = h->uid;
+	ev->gid = h->gid;
+	kstr(ev->comm, h->comm, GEV_COMM_MAX);
+}
+
+/* Decodes one record into ev. 0, or -EBADMSG. */
+static int decode(struct bpf_state *b, const void *data, size_t size, struct event *ev)
+{
+	const struct gev_hdr *h = data;
+
+	if (size < sizeof(*h))
+		return -EBADMSG;
+	switch (h->type) {
+	case GEV_EXEC: {
+		const struct gev_exec *e = data;
+		if (size < sizeof(*e))
+			return -EBADMSG;
+		fill_hdr(b, ev, h);
+		ev->exec.ppid = e->ppid;
+		ev->exec.start_ns = (uint64_t)((int64_t)e->start_ns + b->boot_to_unix);
+		ev->exec.exe_ino = e->exe_ino;
+		ev->exec.exe_dev = e->exe_dev;
+		ev->exec.exe_mtime = e->exe_mtime;
+		ev->exec.exe_ctime = e->exe_ctime;
+		ev->exec.argv_truncated = (e->flags & GEV_EXEC_ARGS_TRUNC) != 0;
+		ev->exec.runtime_setup = 0;
+		kstr(ev->exec.filename, e->filename, GEV_PATH_MAX);
+		size_t n = e->args_len > GEV_ARGS_MAX ? GEV_ARGS_MAX : e->args_len;
+		memcpy(ev->exec.args, e->args, n);
+		/* argv may be cut inside a string: terminate it (args has room for one more byte). */
+		if (n > 0 && ev->exec.args[n - 1] != 0) {
+			if (n < EVENT_ARGS_MAX)
+				ev->exec.args[n++] = 0;
+			else
+				ev->exec.args[n - 1] = 0;
+		}
+		ev->exec.args_len = n;
+		return 0;
+	}
+	case GEV_EXIT: {
+		const struct gev_exit *e = data;
+		if (size < sizeof(*e))
+			return -EBADMSG;
+		fill_hdr(b, ev, h);
+		ev->exit.code = e->exit_code;
+		return 0;
+	}
+	case GEV_CONNECT:
+	case GEV_LISTEN:
+	case GEV_BIND: {
+		const struct gev_net *e = data;
+		if (size < sizeof(*e))
+			return -EBADMSG;
+		fill_hdr(b, ev, h);
+		ev->net.result = e->ret;
+		ev->net.fd = e->fd;
+		ev->net.family = e->family;
+		ev->net.port = e->port;
+		ev->net.proto = e->proto;
+		memcpy(ev->net.addr, e->addr, 16);
+		return 0;
+	}
+	case GEV_DNS: {
+		const struct gev_dns *e = data;
+		if (size < sizeof(*e))
+			return -EBADMSG;
+		fill_hdr(b, ev, h);
+		ev->dns.family = e->family;
+		ev->dns.port = e->port;
+		memcpy(ev->dns.addr, e->addr, 16);
+		ev->dns.qlen = e->len;
+		event_dns_parse_query(e->data, e->cap > GEV_DNS_MAX ? GEV_DNS_MAX : e->cap, ev->dns.qname,
+				      sizeof(ev->dns.qname), &ev->dns.qtype);
+		return 0;
+	}
+	case GEV_FILE: {
+		const struct gev_file *e = data;
+		if (size < sizeof(*e) - GEV_PATH_MAX ||
+		    (e->op == GEV_FILE_RENAME && size < sizeof(*e)) || e->op < GEV_FILE_OPEN ||
+		    e->op > GEV_FILE_CHMOD)
+			return -EBADMSG;
+		fill_hdr(b, ev, h);
+		ev->file.op = (enum event_file_op)e->op;
+		ev->file.result = e->ret;
+		ev->file.flags = e->flags;
+		ev->file.mode = e->mode;
+		ev->file.dirfd = e->dirfd;
+		kstr(ev->file.path, e->path, GEV_PATH_MAX);
+		if (e->op == GEV_FILE_RENAME)
+			kstr(ev->file.path2, e->path2, GEV_PATH_MAX);
+		else
+			ev->file.path2[0] = 0;
+		return 0;
+	}
+	default:
+		return -EBADMSG;
+	}
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct bpf_state *b = ctx;
+	struct event *ev;
+
+	sensor_count_received(b->s, 1);
+	if (size < sizeof(struct gev_hdr) || ((const struct gev_hdr *)data)->type == 0 ||
+	    ((const struct gev_hdr *)data)->type >= GEV_TYPE_MAX) {
+		sensor_count_malformed(b->s);
+		return 0;
+	}
+	ev = sensor_reserve(b->s); /* NULL: queue full, counted as dropped */
+	if (ev == NULL)
+		return 0;
+	if (decode(b, data, size, ev) != 0) {
+		sensor_count_malformed(b->s);
+		return 0;
+	}
+	sensor_commit(b->s);
+	return 0;
+}
+
+static void bpf_close(void *state)
+{
+	struct bpf_state *b = state;
+
+	if (b == NULL)
+		return;
+	ring_buffer__free(b->rb);
+	free(b->cpu_vals);
+	file_bpf__destroy(b->file);
+	network_bpf__destroy(b->net);
+	process_bpf__destroy(b->proc);
+	free(b);
+}
+
+/* Sets the shared maps of one object before load: its own (the first object) or reused. */
+static int prepare_maps(struct bpf_map *events, struct bpf_map *counters, int events_fd, int counters_fd,
+			size_t rb_bytes)
+{
+	int r;
+
+	if (events_fd >= 0) {
+		r = bpf_map__reuse_fd(events, events_fd);
+		if (r == 0)
+			r = bpf_map__reuse_fd(counters, counters_fd);
+		return r;
+	}
+	return bpf_map__set_max_entries(events, (uint32_t)rb_bytes);
+}
+
+static int bpf_open(const struct sensor_config *cfg, void **state, char *err, size_t errlen)
+{
+	struct bpf_state *b;
+	int events_fd = -1, counters_fd = -1, r;
+	const char *stage = "";
+	size_t rb = cfg->ringbuf_bytes;
+	uint32_t self = (uint32_t)getpid();
+	uint64_t wake = cfg->wakeup_bytes == SENSOR_WAKEUP_EACH ? 0 : cfg->wakeup_bytes;
+
+	*state = NULL;
+	if (rb < 4096 || (rb & (rb - 1)) != 0 || rb > (1u << 30)) {
+		snprintf(err, errlen, "ring buffer size %zu is not a power of two in 4 KiB..1 GiB", rb);
+		return -EINVAL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	b->counters_fd = -1;
+	b->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : SENSOR_DEFAULT_POLL_MS;
+	libbpf_set_print(libbpf_log);
+	refresh_offset(b);
+
+	if (cfg->families & SENSOR_PROCESS) {
+		stage = "process: open";
+		b->proc = process_bpf__open();
+		if (b->proc == NULL) {
+			r = -errno;
+			goto fail;
+		}
+		b->proc->rodata->self_tgid = self;
+		b->proc->rodata->wakeup_bytes = wake;
+		stage = "process: maps";
+		r = prepare_maps(b->proc->maps.events, b->proc->maps.counters, events_fd, counters_fd, rb);
+		if (r < 0)
+			goto fail;
+		stage = "process: load";
+		if ((r = process_bpf__load(b->proc)) < 0)
+			goto fail;
+		stage = "process: attach";
+		if ((r = process_bpf__attach(b->proc)) < 0)
+			goto fail;
+		events_fd = bpf_map__fd(b->proc->maps.events);
+		counters_fd = bpf_map__fd(b->proc->maps.counters);
+	}
+	if (cfg->families & SENSOR_NETWORK) {
+		stage = "network: open";
+		b->net = network_bpf__open();
+		if (b->net == NULL) {
+			r = -errno;
+			goto fail;
+		}
+		b->net->rodata->self_tgid = self;
+		b->net->rodata->wakeup_bytes = wake;
+		stage = "network: maps";
+		r = prepare_maps(b->net->maps.events, b->net->maps.counters, events_fd, counters_fd, rb);
+		if (r < 0)
+			goto fail;
+		stage = "network: load";
+		if ((r = network_bpf__load(b->net)) < 0)
+			goto fail;
+		stage = "network: attach";
+		if ((r = network_bpf__attach(b->net)) < 0)
+			goto fail;
+		if (events_fd < 0) {
+			events_fd = bpf_map__fd(b->net->maps.events);
+			counters_fd = bpf_map__fd(b->net->maps.counters);
+		}
+	}
+	if (cfg->families & SENSOR_FILE) {
+		stage = "file: open";
+		b->file = file_bpf__open();
+		if (b->file == NULL) {
+			r = -errno;
+			goto fail;
+		}
+		b->file->rodata->self_tgid = self;
+		b->file->rodata->wakeup_bytes = wake;
+		stage = "file: maps";
+		r = prepare_maps(b->file->maps.events, b->file->maps.counters, events_fd, counters_fd, rb);
+		if (r < 0)
+			goto fail;
+		stage = "file: load";
+		if ((r = file_bpf__load(b->file)) < 0)
+			goto fail;
+		stage = "file: attach";
+		if ((r = file_bpf__attach(b->file)) < 0)
+			goto fail;
+		if (events_fd < 0) {
+			events_fd = bpf_map__fd(b->file->maps.events);
+			counters_fd = bpf_map__fd(b->file->maps.counters);
+		}
+	}
+	if (events_fd < 0) {
+		snprintf(err, errlen, "no sensor family selected");
+		r = -EINVAL;
+		goto fail_msg;
+	}
+	/* Loading parsed the kernel's BTF three times (several MiB, freed now): give the memory
+	 * back so that the sensor's resident size is what it uses. */
+	malloc_trim(0);
+	b->counters_fd = counters_fd;
+	b->ncpus = libbpf_num_possible_cpus();
+	if (b->ncpus <= 0 || b->ncpus > 4096) {
+		stage = "possible CPUs";
+		r = b->ncpus < 0 ? b->ncpus : -EINVAL;
+		goto fail;
+	}
+	b->cpu_vals = calloc((size_t)b->ncpus, sizeof(uint64_t));
+	if (b->cpu_vals == NULL) {
+		stage = "counters";
+		r = -ENOMEM;
+		goto fail;
+	}
+	stage = "ring buffer";
+	b->rb = ring_buffer__new(events_fd, on_record, b, NULL);
+	if (b->rb == NULL) {
+		r = -errno;
+		goto fail;
+	}
+	*state = b;
+	return 0;
+fail:
+	if (r >= 0)
+		r = -EIO;
+	snprintf(err, errlen, "eBPF sensor: %s: %s%s", stage, strerror(-r),
+		 r == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+fail_msg:
+	bpf_close(b);
+	return r;
+}
+
+static int bpf_run(void *state, struct sensor *s, const atomic_int *stop)
+{
+	struct bpf_state *b = state;
+	int64_t last = util_now_ms();
+
+	b->s = s;
+	while (!atomic_load(stop)) {
+		int n = ring_buffer__poll(b->rb, b->poll_ms);
+		if (n < 0 && n != -EINTR)
+			return n;
+		/* A missed wake-up must not stall the reader: read whatever is there anyway. */
+		if (n == 0)
+			n = ring_buffer__consume(b->rb);
+		if (n < 0 && n != -EINTR)
+			return n;
+		int64_t now = util_now_ms();
+		if (now - last >= 1000) {
+			refresh_offset(b);
+			last = now;
+		}
+	}
+	return 0;
+}
+
+static void bpf_counters(void *state, struct sensor_stats *st)
+{
+	struct bpf_state *b = state;
+	uint64_t *vals = b != NULL ? b->cpu_vals : NULL;
+
+	if (vals == NULL || b->counters_fd < 0)
+		return;
+	for (uint32_t i = 0; i < GEV_CNT_MAX; i++) {
+		uint64_t sum = 0;
+		if (bpf_map_lookup_elem(b->counters_fd, &i, vals) != 0)
+			continue;
+		for (int c = 0; c < b->ncpus; c++)
+			sum += vals[c];
+		if (i % 2 == 0)
+			st->seen[i / 2] += sum;
+		else
+			st->lost_kernel[i / 2] += sum;
+	}
+}
+
+const struct sensor_backend sensor_backend_bpf = {
+	.name = "bpf",
+	.open = bpf_open,
+	.run = bpf_run,
+	.counters = bpf_counters,
+	.close = bpf_close,
+};

@@ -1,0 +1,168 @@
+#!/bin/bash
+# The eBPF sensors against a real kernel and a real, private Docker engine (needs root, a kernel
+# with BTF, Debian's docker.io and busybox-static). tests/tools/dockerd-harness.sh starts a dockerd
+# of its own with a bridge of its own (gdk<N>, 10.231.<N>.1/24); tests/tools/sensor_dump runs the
+# bpf back end and prints every event. Inside a busybox container the test runs an unexpected
+# binary, opens a listening TCP port (nc -l), connects to a listener on the bridge IP, sends a DNS
+# query to a UDP server on the bridge IP, writes a file and then executes it; each must appear with
+# the right container id and fields. A host process must be attributed to the host, and runc's own
+# setup exec must be flagged. Everything is removed on exit, whatever happens.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/testlib.bash
+
+TOOLS=${GARRISON_TOOLS_DIR:-$PWD/build/san/tools}
+HARNESS=$PWD/tests/tools/dockerd-harness.sh
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+TCP_PORT=28910
+NC_PORT=28911
+
+skip() { echo "sensor_bpf: skipped: $*"; t_done; exit 0; }
+[ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
+[ -r /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] ||
+	skip "dockerd is not installed (apt-get install -y docker.io busybox-static)"
+command -v jq >/dev/null || skip "jq is not installed"
+if [ ! -x "$TOOLS/sensor_dump" ]; then
+	not_ok "sensor_dump is built ($TOOLS/sensor_dump)"
+	t_done
+	exit 1
+fi
+
+D=$(mktemp -d /tmp/h6-sb.XXXXXX)
+OUT=$D/events.jsonl
+DUMP_PID=
+cleanup() {
+	[ -n "$DUMP_PID" ] && kill "$DUMP_PID" 2>/dev/null && wait "$DUMP_PID" 2>/dev/null
+	t_cleanup
+	"$HARNESS" stop "$D" >/dev/null 2>&1
+	if [ -n "${KEEP:-}" ]; then echo "kept $D"; else rm -rf "$D"; fi
+}
+trap cleanup EXIT
+
+dk() { "$HARNESS" docker "$D" "$@"; }
+# The complete lines written so far, as a JSON stream for jq.
+lines() { head -n "$(wc -l <"$OUT")" "$OUT"; }
+# has JQ_FILTER: some event matches (the filter is a jq boolean expression on one event).
+has() { lines | jq -e -s "map(select($1)) | length > 0" >/dev/null 2>&1; }
+hasnt() { lines | jq -e -s "map(select($1)) | length == 0" >/dev/null 2>&1; }
+first() { lines | jq -c -s "map(select($1)) | first // empty" 2>/dev/null; }
+
+if ! "$HARNESS" start "$D" --bridge >"$D/harness.log" 2>&1; then
+	cat "$D/harness.log"
+	not_ok "start a private dockerd with a bridge"
+	t_done
+	exit 1
+fi
+ok "start a private dockerd with a bridge"
+BR_IP=10.231.$(cat "$D/harness.bridge-num").1
+
+# ---- the sensor ------------------------------------------------------------------------------
+"$TOOLS/sensor_dump" --stats >"$OUT" 2>"$D/dump.err" &
+DUMP_PID=$!
+if ! wait_until 20 grep -q "sensor_dump: ready" "$D/dump.err"; then
+	cat "$D/dump.err"
+	not_ok "sensor_dump loads the BPF programs"
+	t_done
+	exit 1
+fi
+ok "sensor_dump loads the BPF programs and runs"
+
+# ---- the host side: a TCP listener and a DNS server on the bridge IP --------------------------
+"$PY" - "$BR_IP" "$TCP_PORT" "$D/dns.query" >"$D/servers.log" 2>&1 <<'PYEOF' &
+import socket, sys, threading
+ip, port, qfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind((ip, port)); t.listen(8)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((ip, 53))
+def tcp():
+    while True:
+        c, _ = t.accept(); c.close()
+threading.Thread(target=tcp, daemon=True).start()
+print("ready", flush=True)
+while True:
+    data, peer = u.recvfrom(2048)
+    with open(qfile, "ab") as f: f.write(data)
+    # answer NXDOMAIN so that nslookup ends at once
+    if len(data) >= 12:
+        u.sendto(data[:2] + bytes([0x81, 0x83]) + data[4:6] + b"\0\0\0\0\0\0" + data[12:], peer)
+PYEOF
+T_PIDS+=($!)
+wait_until 10 grep -q ready "$D/servers.log" || { cat "$D/servers.log"; not_ok "host servers start"; }
+
+# ---- the container ---------------------------------------------------------------------------
+CID=$(dk run -d --stop-timeout 1 test/busybox:1 sleep 300)
+if [ ${#CID} -ne 64 ]; then
+	not_ok "start a busybox container ($CID)"
+	t_done
+	exit 1
+fi
+STARTED=$(dk inspect -f '{{.State.StartedAt}}' "$CID")
+START_S=$(date -d "$STARTED" +%s)
+ok "start a busybox container ${CID:0:12}"
+IN="(.container == \"$CID\")"
+
+dk exec "$CID" /bin/id -u >/dev/null
+dk exec -d "$CID" nc -l -p "$NC_PORT"
+dk exec "$CID" nc -w 3 "$BR_IP" "$TCP_PORT" </dev/null
+dk exec "$CID" nslookup h6-probe.example.test "$BR_IP" >/dev/null 2>&1
+# busybox picks its applet from argv[0]'s base name: the copy is called echo.
+dk exec "$CID" sh -c 'mkdir /tmp/drop && cp /bin/busybox /tmp/drop/echo && chmod 755 /tmp/drop/echo && /tmp/drop/echo dropped-ran' >"$D/dropped.out"
+# A host process, with a marker in its argv.
+sh -c 'exec /bin/echo h6-host-marker' >/dev/null
+
+# runc re-executes itself from a memfd for every container start and docker exec; whether that
+# exec happens before or after it joins the container's cgroup is a race, so it may be seen as
+# the host's. It must be flagged wherever it is seen, and never appear unflagged in the container.
+RUNC="(.type == \"exec\" and (.comm == \"runc\" or (.comm | startswith(\"runc:[\"))) and (.filename | startswith(\"/dev/fd/\") or startswith(\"/proc/self/fd/\")))"
+check "runc's setup exec is seen and flagged runtime_setup" \
+	wait_until 10 has "$RUNC and .runtime_setup == true"
+check "no unflagged runc setup exec in the container" \
+	hasnt "$IN and $RUNC and .runtime_setup != true"
+check "exec of /bin/id in the container: argv, uid, parent" \
+	wait_until 10 has "$IN and .type == \"exec\" and .filename == \"/bin/id\" and .argv == [\"/bin/id\",\"-u\"] and .uid == 0 and .ppid > 0 and .runtime_setup == false"
+check "the exit of /bin/id in the container" \
+	wait_until 10 has "$IN and .type == \"exit\" and .comm == \"id\" and .exit_code == 0"
+check "nc -l in the container: listen tcp :$NC_PORT" \
+	wait_until 10 has "$IN and .type == \"listen\" and .proto == \"tcp\" and .port == $NC_PORT and .result == 0"
+check "nc in the container connects to $BR_IP:$TCP_PORT (tcp)" \
+	wait_until 10 has "$IN and .type == \"connect\" and .proto == \"tcp\" and .addr == \"$BR_IP\" and .port == $TCP_PORT and (.result == 0 or .result == -115)"
+check "nslookup in the container: a DNS query for h6-probe.example.test to $BR_IP:53" \
+	wait_until 10 has "$IN and .type == \"dns\" and .server == \"$BR_IP\" and .port == 53 and .qname == \"h6-probe.example.test\" and (.qtype == 1 or .qtype == 28) and .comm == \"nslookup\""
+check "the DNS server on the host received that query" \
+	grep -q "h6-probe" "$D/dns.query"
+check "cp in the container opens /tmp/drop/echo for writing (O_CREAT)" \
+	wait_until 10 has "$IN and .type == \"file\" and .op == \"open\" and .path == \"/tmp/drop/echo\" and (.flags % 128 >= 64) and .result >= 0"
+check "chmod of /tmp/drop/echo in the container" \
+	wait_until 10 has "$IN and .type == \"file\" and .op == \"chmod\" and .path == \"/tmp/drop/echo\" and .mode == 493"
+check "the written file is executed: exec /tmp/drop/echo, changed after the container started" \
+	wait_until 10 has "$IN and .type == \"exec\" and .filename == \"/tmp/drop/echo\" and .argv == [\"/tmp/drop/echo\",\"dropped-ran\"] and .exe_ctime >= $START_S"
+check "the image's /bin/id was not changed after the container started" \
+	has "$IN and .type == \"exec\" and .filename == \"/bin/id\" and .exe_ctime < $START_S and .exe_ino > 0"
+check "a host process is attributed to the host" \
+	wait_until 10 has "(.container == \"\") and .type == \"exec\" and .filename == \"/bin/echo\" and .argv == [\"/bin/echo\",\"h6-host-marker\"]"
+check "the dropped binary ran" grep -q dropped-ran "$D/dropped.out"
+check "no event of the container's processes is attributed to the host or another container" \
+	test -z "$(lines | jq -c "select(.container != null and .container != \"$CID\" and (.qname == \"h6-probe.example.test\" or .argv == [\"/bin/id\",\"-u\"] or .filename == \"/tmp/drop/echo\" or .path == \"/tmp/drop/echo\"))")"
+# The event carries the container's cgroup id: the inode of its v2 cgroup directory.
+CG=$(first "$IN and .type == \"exec\" and .filename == \"/bin/id\"" | jq -r .cgroup_id)
+for dir in /sys/fs/cgroup/unified/docker/$CID /sys/fs/cgroup/docker/$CID /sys/fs/cgroup/system.slice/docker-$CID.scope; do
+	[ -d "$dir" ] && break
+done
+check "the cgroup id is the inode of the container's cgroup ($dir)" \
+	test "$CG" = "$(stat -c %i "$dir" 2>/dev/null)"
+
+# ---- stats -----------------------------------------------------------------------------------
+kill -INT "$DUMP_PID"
+wait "$DUMP_PID"
+DUMP_PID=
+STATS=$(grep '"type":"stats"' "$OUT" | tail -n 1)
+echo "stats: $STATS"
+check "the sensor reports its counters (seen > 0, nothing lost, nothing malformed)" \
+	jq -e '.seen > 0 and .events.exec.seen > 0 and .events.dns.seen > 0 and .lostKernel == 0 and .dropped == 0 and .malformed == 0 and .delivered <= .received and .delivered > 0' <<<"$STATS"
+if [ -n "${RECORD:-}" ]; then
+	lines | jq -c "select($IN)" >"$RECORD"
+	echo "recorded the container's events into $RECORD"
+fi
+t_done
