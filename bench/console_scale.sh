@@ -183,7 +183,7 @@ for K in $KS; do
 		hwm=$(status_mib VmHWM)
 		perconn=$(awk -v r="$rss" -v b="$BASE_RSS" -v k="$K" 'BEGIN {printf "%.0f", (r - b) * 1024 / k}')
 		list50=$(api_ms "$URL/api/v1/defenders?limit=50")
-		listall=$(api_ms "$URL/api/v1/defenders")
+		listall=$(api_ms "$URL/api/v1/defenders?limit=0")
 	else
 		notes="${notes:+$notes; }the swarm did not finish its hold"
 	fi

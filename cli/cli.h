@@ -7,6 +7,9 @@
 #define GARRISON_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
 
 #include <garrison/apiclient.h>
 
@@ -15,6 +18,9 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 /* Commands: argv[0] is the command's own name. They return an exit status. */
 int cmd_defender(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_hosts(int argc, char **argv);
+int cmd_feed(int argc, char **argv);
 
 /* Prints "garrison: MESSAGE" and a pointer to the help of the command to stderr; returns
  * CLI_USAGE. */
@@ -27,6 +33,18 @@ int cli_connect(struct apiclient_opts *conn, const char *help_cmd, struct apicli
 /* Writes data to path (mode 0600, atomically: the output may hold the install bundle) or to
  * standard output when path is NULL or "-". CLI_OK or CLI_FAIL (reason printed). */
 int cli_write_output(const char *path, const char *data, size_t len);
+
+#define CLI_CELL_MAX 64
+#define CLI_COLS_MAX 16
+
+/* One table cell from untrusted JSON member d[key]: printable (control bytes become '?'), at most
+ * CLI_CELL_MAX bytes, numbers and booleans written out, "-" when absent or empty. */
+void cli_cell(const json_t *d, const char *key, char *buf, size_t buflen);
+
+/* Prints rows (an array of objects) as a table of ncols columns (at most CLI_COLS_MAX) with the
+ * given headings and member names, columns padded to their widest cell. */
+void cli_print_table(FILE *f, const json_t *rows, int ncols, const char *const *head,
+		     const char *const *keys);
 
 /* The connection options, for help texts. */
 extern const char cli_conn_help[];

@@ -19,8 +19,6 @@
 
 #define LIST_PAGE      50
 #define LIST_MAX_ROWS  100000
-#define CELL_MAX       64
-#define NCOLS          5
 
 static const char defender_help[] =
 	"Usage: garrison defender export ecs|daemonset [OPTIONS]\n"
@@ -263,53 +261,12 @@ static int query_add(char *q, size_t qlen, const char *name, const char *value)
 	return 0;
 }
 
-/* One table cell from untrusted JSON: printable, at most CELL_MAX bytes, "-" when absent. */
-static void cell(json_t *d, const char *key, char *buf, size_t buflen)
-{
-	json_t *v = json_object_get(d, key);
-	const char *s;
-	size_t k = 0;
-
-	if (json_is_boolean(v)) {
-		snprintf(buf, buflen, "%s", json_is_true(v) ? "true" : "false");
-		return;
-	}
-	s = json_string_value(v);
-	if (s == NULL || s[0] == '\0') {
-		snprintf(buf, buflen, "-");
-		return;
-	}
-	for (; *s && k + 1 < buflen && k < CELL_MAX; s++)
-		buf[k++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
-	buf[k] = '\0';
-}
-
 static void print_table(json_t *all)
 {
-	static const char *const head[NCOLS] = { "HOSTNAME", "CLUSTER", "CONNECTED", "TYPE", "VERSION" };
-	static const char *const keys[NCOLS] = { "hostname", "cluster", "connected", "type", "version" };
-	int width[NCOLS];
-	char buf[CELL_MAX + 1];
-	json_t *d;
-	size_t i;
+	static const char *const head[] = { "HOSTNAME", "CLUSTER", "CONNECTED", "TYPE", "VERSION" };
+	static const char *const keys[] = { "hostname", "cluster", "connected", "type", "version" };
 
-	for (int k = 0; k < NCOLS; k++)
-		width[k] = (int)strlen(head[k]);
-	json_array_foreach(all, i, d) {
-		for (int k = 0; k < NCOLS; k++) {
-			cell(d, keys[k], buf, sizeof(buf));
-			if ((int)strlen(buf) > width[k])
-				width[k] = (int)strlen(buf);
-		}
-	}
-	for (int k = 0; k < NCOLS; k++)
-		printf("%-*s%s", k < NCOLS - 1 ? width[k] : 0, head[k], k < NCOLS - 1 ? "  " : "\n");
-	json_array_foreach(all, i, d) {
-		for (int k = 0; k < NCOLS; k++) {
-			cell(d, keys[k], buf, sizeof(buf));
-			printf("%-*s%s", k < NCOLS - 1 ? width[k] : 0, buf, k < NCOLS - 1 ? "  " : "\n");
-		}
-	}
+	cli_print_table(stdout, all, 5, head, keys);
 }
 
 static int defender_list(int argc, char **argv)

@@ -53,3 +53,60 @@ int cli_write_output(const char *path, const char *data, size_t len)
 	}
 	return CLI_OK;
 }
+
+void cli_cell(const json_t *d, const char *key, char *buf, size_t buflen)
+{
+	const json_t *v = json_object_get(d, key);
+	const char *s;
+	size_t k = 0;
+
+	if (json_is_boolean(v)) {
+		snprintf(buf, buflen, "%s", json_is_true(v) ? "true" : "false");
+		return;
+	}
+	if (json_is_integer(v)) {
+		snprintf(buf, buflen, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return;
+	}
+	if (json_is_real(v)) {
+		snprintf(buf, buflen, "%.1f", json_real_value(v));
+		return;
+	}
+	s = json_string_value(v);
+	if (s == NULL || s[0] == '\0') {
+		snprintf(buf, buflen, "-");
+		return;
+	}
+	for (; *s && k + 1 < buflen && k < CLI_CELL_MAX; s++)
+		buf[k++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+	buf[k] = '\0';
+}
+
+void cli_print_table(FILE *f, const json_t *rows, int ncols, const char *const *head,
+		     const char *const *keys)
+{
+	int width[CLI_COLS_MAX];
+	char buf[CLI_CELL_MAX + 1];
+	const json_t *d;
+	size_t i;
+
+	if (ncols > CLI_COLS_MAX)
+		ncols = CLI_COLS_MAX;
+	for (int k = 0; k < ncols; k++)
+		width[k] = (int)strlen(head[k]);
+	json_array_foreach(rows, i, d) {
+		for (int k = 0; k < ncols; k++) {
+			cli_cell(d, keys[k], buf, sizeof(buf));
+			if ((int)strlen(buf) > width[k])
+				width[k] = (int)strlen(buf);
+		}
+	}
+	for (int k = 0; k < ncols; k++)
+		fprintf(f, "%-*s%s", k < ncols - 1 ? width[k] : 0, head[k], k < ncols - 1 ? "  " : "\n");
+	json_array_foreach(rows, i, d) {
+		for (int k = 0; k < ncols; k++) {
+			cli_cell(d, keys[k], buf, sizeof(buf));
+			fprintf(f, "%-*s%s", k < ncols - 1 ? width[k] : 0, buf, k < ncols - 1 ? "  " : "\n");
+		}
+	}
+}

@@ -31,6 +31,9 @@ static const char main_help[] =
 	"  defender export ecs        write the ECS task definition (or a CloudFormation template)\n"
 	"  defender export daemonset  write the Kubernetes DaemonSet manifest\n"
 	"  defender list              list the Defenders the Console knows\n"
+	"  images scan IMAGE          scan an image for vulnerabilities and compliance issues\n"
+	"  hosts scan                 scan this host (or a root file system)\n"
+	"  feed import PATH           upload vulnerability data (OSV, Alpine secdb) to the Console\n"
 	"  version                    print the version of this program\n"
 	"\n"
 	"Run 'garrison COMMAND --help' for a command's options.\n"
@@ -67,6 +70,9 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{ "defender", cmd_defender },
+		{ "feed", cmd_feed },
+		{ "hosts", cmd_hosts },
+		{ "images", cmd_images },
 		{ "version", cmd_version },
 	};
 	int rc;

@@ -57,6 +57,11 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_PUT, "/api/v1/collections/*", api_collections_update, 0 },
 	{ EVHTTP_REQ_DELETE, "/api/v1/collections/*", api_collections_delete, 0 },
 	{ EVHTTP_REQ_GET, "/api/v1/collections/*/usages", api_collections_usages, 0 },
+	{ EVHTTP_REQ_PUT, "/api/v1/feeds/osv", api_feeds_osv_put, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/feeds/osv", api_feeds_osv_get, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/images/evaluate", api_images_evaluate, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/scans", api_scans_add, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/scans", api_scans_list, 0 },
 };
 
 static struct event_base *api_base;
@@ -102,7 +107,7 @@ void api_error(struct api_req *r, int status, const char *fmt, ...)
 	api_reply_json(r, status, json_pack("{s:s}", "err", msg));
 }
 
-int api_body_json(struct api_req *r, json_t **out)
+static int body_json(struct api_req *r, size_t max, int any_container, json_t **out)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	size_t len = evbuffer_get_length(in);
@@ -114,8 +119,8 @@ int api_body_json(struct api_req *r, json_t **out)
 		*out = json_object();
 		return 0;
 	}
-	if (len > API_MAX_BODY) {
-		api_error(r, 413, "request body larger than %d bytes", API_MAX_BODY);
+	if (len > max) {
+		api_error(r, 413, "request body larger than %zu bytes", max);
 		return -EINVAL;
 	}
 	data = evbuffer_pullup(in, -1);
@@ -125,13 +130,23 @@ int api_body_json(struct api_req *r, json_t **out)
 			  jerr.column);
 		return -EINVAL;
 	}
-	if (!json_is_object(*out)) {
+	if (!json_is_object(*out) && !(any_container && json_is_array(*out))) {
 		json_decref(*out);
 		*out = NULL;
-		api_error(r, 400, "the JSON body must be an object");
+		api_error(r, 400, "the JSON body must be an object%s", any_container ? " or an array" : "");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int api_body_json(struct api_req *r, json_t **out)
+{
+	return body_json(r, API_MAX_BODY, 0, out);
+}
+
+int api_body_json_max(struct api_req *r, size_t max, json_t **out)
+{
+	return body_json(r, max, 1, out);
 }
 
 const char *api_query(struct api_req *r, const char *name)
@@ -459,7 +474,8 @@ int console_api_run(struct console *c)
 		goto out;
 	evhttp_set_bevcb(http, api_bevcb, ctx);
 	evhttp_set_gencb(http, api_dispatch, c);
-	evhttp_set_max_body_size(http, API_MAX_BODY);
+	/* the largest body of any route; each route checks its own bound (api_body_json*) */
+	evhttp_set_max_body_size(http, API_MAX_FEED_BODY);
 	evhttp_set_max_headers_size(http, 64 * 1024);
 	evhttp_set_timeout(http, 60);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |

@@ -16,7 +16,9 @@
 
 #include "console.h"
 
-#define API_MAX_BODY (1 << 20)
+#define API_MAX_BODY (1 << 20)          /* most routes */
+#define API_MAX_SCAN_BODY (16u << 20)    /* images/evaluate, scans: a record with its packages */
+#define API_MAX_FEED_BODY (64u << 20)    /* feeds/osv: larger feeds are imported in parts */
 
 struct api_req {
 	struct evhttp_request *req;
@@ -49,6 +51,8 @@ void api_error(struct api_req *r, int status, const char *fmt, ...)
 /* Parses the request body as JSON. An empty body gives an empty object. 0, or -EINVAL after
  * having sent a 400 that says what is wrong. */
 int api_body_json(struct api_req *r, json_t **out);
+/* The same with a bound of max bytes, accepting an object or an array. */
+int api_body_json_max(struct api_req *r, size_t max, json_t **out);
 /* A query parameter (decoded), or NULL. */
 const char *api_query(struct api_req *r, const char *name);
 /* Parses offset/limit: 0, or -EINVAL after a 400. */
@@ -97,6 +101,11 @@ void api_collections_create(struct api_req *r);
 void api_collections_update(struct api_req *r);
 void api_collections_delete(struct api_req *r);
 void api_collections_usages(struct api_req *r);
+void api_feeds_osv_put(struct api_req *r);
+void api_feeds_osv_get(struct api_req *r);
+void api_images_evaluate(struct api_req *r);
+void api_scans_add(struct api_req *r);
+void api_scans_list(struct api_req *r);
 
 /* api_collections.c: the collections named by ?collections= (comma separated or repeated), for
  * filtering. 0 with *n == 0 when none was asked for; -EINVAL after a 400 for an unknown name. */

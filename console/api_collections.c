@@ -3,7 +3,11 @@
  * every view uses to filter by ?collections= and to list which collections a record belongs to.
  * Parsing and matching rules live in lib/collection.c, shared with the Defender. The built-in
  * "All" is not stored and can be neither changed nor deleted. A collection that does not
- * validate is refused whole with 400 and a message saying what is wrong.
+ * validate is refused whole with 400 and a message saying what is wrong. Users of a collection
+ * (policies, settings, ...) register themselves in the store (coll_usage_set); usages lists
+ * them, and a collection in use cannot be deleted (409). A collection cannot be renamed (the
+ * name is its key, and a PUT whose body names another collection is refused), so usages stay
+ * valid.
  */
 #include "api.h"
 
@@ -222,8 +226,31 @@ out:
 	json_decref(doc);
 }
 
+/* "policy runtime-container/a, user alice" from a usages array, cut to fit len. */
+static void usage_names(json_t *u, char *buf, size_t len)
+{
+	size_t w = 0, i;
+	json_t *e;
+
+	buf[0] = '\0';
+	json_array_foreach(u, i, e) {
+		int n = snprintf(buf + w, len - w, "%s%s %s", i ? ", " : "", json_string_value(
+					 json_object_get(e, "type")), json_string_value(json_object_get(e, "name")));
+		if (n < 0 || (size_t)n >= len - w) {
+			if (len > 4)
+				memcpy(buf + len - 4, "...", 4);
+			return;
+		}
+		w += (size_t)n;
+	}
+}
+
+/* A collection that something uses (collection_usages, registered by its users through
+ * store coll_usage_set) cannot be deleted: 409 naming the users. */
 void api_collections_delete(struct api_req *r)
 {
+	json_t *u = NULL;
+	char who[512];
 	int rc;
 
 	if (strcmp(r->param, ALL_NAME) == 0) {
@@ -231,19 +258,27 @@ void api_collections_delete(struct api_req *r)
 		return;
 	}
 	rc = r->c->store->ops->coll_delete(r->c->store, r->param);
-	if (rc == -ENOENT)
+	if (rc == -EBUSY) {
+		if (r->c->store->ops->coll_usages(r->c->store, r->param, &u) < 0)
+			u = json_array();
+		usage_names(u, who, sizeof(who));
+		api_error(r, 409, "collection %s is in use by %s; remove it from them first", r->param,
+			  who);
+		json_decref(u);
+	} else if (rc == -ENOENT) {
 		api_error(r, 404, "no collection named %s", r->param);
-	else if (rc < 0)
+	} else if (rc < 0) {
 		api_error(r, 500, "cannot delete the collection");
-	else
+	} else {
 		api_reply_raw(r, 200, "application/json", "", 0);
+	}
 }
 
-/* Which rules use the collection. No policy references collections yet, so the answer is the
- * empty list for any collection that exists (404 otherwise). */
+/* Who uses the collection, as Prisma's [collection.Usage] ({type, name}); 404 for an unknown
+ * collection. All is used by whatever registers it like any other name. */
 void api_collections_usages(struct api_req *r)
 {
-	json_t *doc = NULL;
+	json_t *doc = NULL, *u = NULL;
 
 	if (strcmp(r->param, ALL_NAME) != 0 &&
 	    r->c->store->ops->coll_get(r->c->store, r->param, &doc) < 0) {
@@ -251,5 +286,10 @@ void api_collections_usages(struct api_req *r)
 		return;
 	}
 	json_decref(doc);
-	api_reply_json(r, 200, json_array());
+	if (r->c->store->ops->coll_usages(r->c->store, r->param, &u) < 0) {
+		api_error(r, 500, "cannot read the usages of the collection");
+		return;
+	}
+	api_total_count(r, (long)json_array_size(u));
+	api_reply_json(r, 200, u);
 }

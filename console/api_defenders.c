@@ -59,6 +59,12 @@ static json_t *defender_json(const struct store_defender *d)
 	return o;
 }
 
+/* GET /defenders without limit answers this many (Prisma's API pages by 50 too; the CLI asks
+ * for pages of 50 and follows Total-Count), so that a plain request never reads every row. */
+#define API_DEFENDERS_PAGE 50
+
+/* Reads the Defenders that pass the request's filters. paged: 0 every row, 1 offset/limit as
+ * given (no limit: all), 2 offset/limit with API_DEFENDERS_PAGE when limit is absent. */
 static int defenders_query(struct api_req *r, struct store_defender **v, size_t *n, long *total,
 			   int paged)
 {
@@ -70,6 +76,8 @@ static int defenders_query(struct api_req *r, struct store_defender **v, size_t 
 	f.connected = -1;
 	if (paged && api_paging(r, &f.offset, &f.limit) < 0)
 		return -EINVAL;
+	if (paged == 2 && api_query(r, "limit") == NULL)
+		f.limit = API_DEFENDERS_PAGE;
 	conn = api_query_bool(r, "connected");
 	if (conn == -2)
 		return -EINVAL;
@@ -105,7 +113,9 @@ void api_defenders_list(struct api_req *r)
 	/* With a collection filter, paging applies after filtering, here rather than in SQL. */
 	if (ncolls && api_paging(r, &offset, &limit) < 0)
 		goto out;
-	if (defenders_query(r, &v, &n, &total, ncolls == 0) < 0)
+	if (ncolls && api_query(r, "limit") == NULL)
+		limit = API_DEFENDERS_PAGE;
+	if (defenders_query(r, &v, &n, &total, ncolls == 0 ? 2 : 0) < 0)
 		goto out;
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
@@ -355,7 +365,7 @@ void api_radar_clusters(struct api_req *r)
 	struct store_defender *v = NULL;
 	size_t n = 0;
 	long total = 0;
-	json_t *byname = json_object(), *arr = json_array(), *e, *conts = NULL;
+	json_t *byname = json_object(), *arr = json_array(), *e;
 	const char *name;
 
 	f.connected = -1;
@@ -386,19 +396,20 @@ void api_radar_clusters(struct api_req *r)
 		set_add(json_object_get(e, "regions"),
 			json_string_value(json_object_get(v[i].cloud_metadata, "region")));
 	}
-	/* Namespaces per cluster, from the containers the Defenders reported. */
-	if (r->c->store->ops->inv_list(r->c->store, "container", NULL, &conts) == 0) {
-		size_t k;
-		json_t *row;
-		json_array_foreach(conts, k, row) {
-			json_t *doc = json_object_get(row, "doc");
-			const char *cl = json_string_value(json_object_get(doc, "cluster"));
-			const char *ns = json_string_value(json_object_get(doc, "namespace"));
-			e = cl ? json_object_get(byname, cl) : NULL;
-			if (e && ns && ns[0])
-				set_add(json_object_get(e, "namespaces"), ns);
+	/* Namespaces per cluster, from the containers the Defenders reported (their effective
+	 * cluster: their own, else their node's), read without their documents. */
+	{
+		struct store_inv_query q = { .kind = "container" };
+		struct store_inv_result res = { 0 };
+		if (r->c->store->ops->inv_query(r->c->store, &q, &res) == 0) {
+			for (size_t k = 0; k < res.n; k++) {
+				const char *cl = res.rows[k].cluster, *ns = res.rows[k].namespace_;
+				e = cl ? json_object_get(byname, cl) : NULL;
+				if (e && ns && ns[0])
+					set_add(json_object_get(e, "namespaces"), ns);
+			}
 		}
-		json_decref(conts);
+		store_inv_result_clear(&res);
 	}
 	json_object_foreach(byname, name, e) {
 		json_t *prov = json_object_get(e, "providers");

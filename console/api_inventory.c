@@ -3,10 +3,14 @@
  * (stored as documents per host by the hub), shaped as Prisma Cloud Compute's
  * shared.ContainerScanResult / shared.ImageScanResult, and the Radar views built from them.
  * Every list takes offset, limit, search, sort, reverse, collections, clusters and hostname where
- * they apply, and returns the total before paging in Total-Count. Filtering is done here, over
- * the documents of the store (one read per request).
+ * they apply, and returns the total before paging in Total-Count. Filtering, sorting and paging
+ * are the store's (inv_query: in SQL on stored columns, collections too where SQL is exact, the
+ * rest in C with lib/collection.c), so a page costs the documents of that page, not of every
+ * container stored. Images and the Radar views are aggregates: they are built from the light
+ * rows (no documents) and only the entries of the page read their documents.
  */
 #include "api.h"
+#include "scans.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,8 +21,6 @@
 #include <garrison/collection.h>
 #include <garrison/log.h>
 #include <garrison/util.h>
-
-#define MAX_LABELS 256
 
 /* The request's common filters. */
 struct inv_filter {
@@ -54,54 +56,9 @@ static void filter_clear(struct inv_filter *f)
 	api_collections_filter_free(f->colls, f->ncolls);
 }
 
-static int in_list(const char *v, const char *const *list, size_t n)
-{
-	if (n == 0)
-		return 1;
-	for (size_t i = 0; i < n; i++)
-		if (v && strcmp(v, list[i]) == 0)
-			return 1;
-	return 0;
-}
-
 static const char *str(json_t *o, const char *k)
 {
 	return json_string_value(json_object_get(o, k));
-}
-
-/* Labels as "key:value" strings, from an array of strings or an object. Pointers into buf. */
-static size_t labels_of(json_t *doc, char *buf, size_t buflen, const char **out, size_t max)
-{
-	json_t *l = json_object_get(doc, "labels");
-	size_t n = 0, used = 0;
-
-	if (json_is_array(l)) {
-		size_t i;
-		json_t *v;
-		json_array_foreach(l, i, v) {
-			if (n < max && json_is_string(v))
-				out[n++] = json_string_value(v);
-		}
-	} else if (json_is_object(l)) {
-		const char *k;
-		json_t *v;
-		json_object_foreach(l, k, v) {
-			int w;
-			if (n >= max || !json_is_string(v))
-				continue;
-			w = snprintf(buf + used, buflen - used, "%s:%s", k, json_string_value(v));
-			if (w < 0 || (size_t)w >= buflen - used)
-				break;
-			out[n++] = buf + used;
-			used += (size_t)w + 1;
-		}
-	}
-	return n;
-}
-
-static int contains_ci(const char *hay, const char *needle)
-{
-	return hay && needle && strcasestr(hay, needle) != NULL;
 }
 
 /* Sorts an array of objects by a string or number member (dotted paths allowed, e.g. info.name). */
@@ -137,40 +94,47 @@ static int cmp_by_key(const void *a, const void *b)
 			  json_is_string(y) ? json_string_value(y) : "");
 }
 
-/* Applies sort/reverse/offset/limit to arr (an array of objects) and replies with it. */
-static void reply_list(struct api_req *r, json_t *arr, const char *default_sort)
+/* The request's sort, reverse and paging: 0, or -EINVAL after a 400. */
+static int list_params(struct api_req *r, const char **sort, int *reverse, long *offset,
+		       long *limit)
 {
-	const char *sort = api_query(r, "sort");
-	int reverse = api_query_bool(r, "reverse");
-	long offset, limit;
+	*sort = api_query(r, "sort");
+	*reverse = api_query_bool(r, "reverse");
+	if (*reverse == -2 || api_paging(r, offset, limit) < 0)
+		return -EINVAL;
+	if (*sort && (strlen(*sort) > 128 || strspn(*sort, "abcdefghijklmnopqrstuvwxyz"
+					      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") != strlen(*sort))) {
+		api_error(r, 400, "sort must be a field name");
+		return -EINVAL;
+	}
+	*reverse = *reverse == 1;
+	return 0;
+}
+
+/* Sorts arr (an array of objects, stolen) by sort (default_sort when NULL) and returns the page
+ * [offset, offset + limit) as a new array; *total is the size before paging. NULL when out of
+ * memory. For aggregates (images, Radar), whose entries are few next to the rows behind them. */
+static json_t *sort_page(json_t *arr, const char *sort, const char *default_sort, int reverse,
+			 long offset, long limit, long *total)
+{
 	size_t n = json_array_size(arr);
 	json_t **v, *out;
 
-	if (reverse == -2 || api_paging(r, &offset, &limit) < 0) {
-		json_decref(arr);
-		return;
-	}
-	if (sort && (strlen(sort) > 128 || strspn(sort, "abcdefghijklmnopqrstuvwxyz"
-					    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") != strlen(sort))) {
-		json_decref(arr);
-		api_error(r, 400, "sort must be a field name");
-		return;
-	}
+	*total = (long)n;
 	v = calloc(n ? n : 1, sizeof(*v));
 	out = json_array();
 	if (v == NULL || out == NULL) {
 		free(v);
 		json_decref(out);
 		json_decref(arr);
-		api_error(r, 500, "out of memory");
-		return;
+		return NULL;
 	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = json_array_get(arr, i);
 	sort_key_path = sort ? sort : default_sort;
 	qsort(v, n, sizeof(*v), cmp_by_key);
 	for (size_t i = 0; i < n; i++) {
-		size_t k = reverse == 1 ? n - 1 - i : i;
+		size_t k = reverse ? n - 1 - i : i;
 		if ((long)i < offset)
 			continue;
 		if (limit > 0 && (long)json_array_size(out) >= limit)
@@ -178,127 +142,126 @@ static void reply_list(struct api_req *r, json_t *arr, const char *default_sort)
 		json_array_append(out, v[k]);
 	}
 	free(v);
-	api_total_count(r, (long)n);
 	json_decref(arr);
+	return out;
+}
+
+/* Applies sort/reverse/offset/limit to arr (stolen) and replies with it. */
+static void reply_list(struct api_req *r, json_t *arr, const char *default_sort)
+{
+	const char *sort;
+	int reverse;
+	long offset, limit, total;
+	json_t *out;
+
+	if (list_params(r, &sort, &reverse, &offset, &limit) < 0) {
+		json_decref(arr);
+		return;
+	}
+	out = sort_page(arr, sort, default_sort, reverse, offset, limit, &total);
+	if (out == NULL) {
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	api_total_count(r, total);
 	api_reply_json(r, 200, out);
 }
 
-/* hostname -> {cluster, cloudMetadata, connected} from the Defenders table. */
-static json_t *host_index(struct api_req *r)
+/* The store query for the request's common filters. */
+static void query_of(const struct inv_filter *f, const char *kind, struct store_inv_query *q)
 {
-	struct store_defender_filter f = { .connected = -1 };
-	struct store_defender *v = NULL;
-	size_t n = 0;
-	long total;
-	json_t *idx = json_object();
-
-	if (r->c->store->ops->defender_list(r->c->store, &f, &v, &n, &total) < 0)
-		return idx;
-	for (size_t i = 0; i < n; i++)
-		json_object_set_new(idx, v[i].hostname, json_pack("{s:s,s:O,s:b,s:s}",
-			"cluster", v[i].cluster ? v[i].cluster : "", "cloudMetadata",
-			v[i].cloud_metadata ? v[i].cloud_metadata : json_null(), "connected",
-			v[i].connected, "type", v[i].type ? v[i].type : ""));
-	store_defenders_free(v, n);
-	return idx;
+	memset(q, 0, sizeof(*q));
+	q->kind = kind;
+	q->hostname = f->hostname;
+	q->id = f->id;
+	q->search = f->search;
+	q->clusters = f->clusters;
+	q->nclusters = f->nclusters;
+	q->colls = f->colls;
+	q->ncolls = f->ncolls;
 }
 
-static const char *host_cluster(json_t *idx, const char *host)
+/* Maps a sort path of a view to the store's sort; paths into the document ("info.X" for
+ * containers, "X" for hosts) are sorted by SQLite's json_extract(). */
+static void sort_of(const char *sort, const char *doc_prefix, const char *const *map,
+		    const enum store_inv_sort *to, size_t nmap, struct store_inv_query *q)
 {
-	return str(json_object_get(idx, host), "cluster");
-}
+	size_t pl = doc_prefix ? strlen(doc_prefix) : 0;
 
-static const char *host_account(json_t *idx, const char *host)
-{
-	return str(json_object_get(json_object_get(idx, host), "cloudMetadata"), "accountID");
-}
-
-/* The container's cluster: its own (from its ECS label, set by the Defender), else its node's. */
-static const char *container_cluster(json_t *doc, json_t *idx, const char *host)
-{
-	const char *c = str(doc, "cluster");
-
-	return c && c[0] ? c : host_cluster(idx, host);
-}
-
-static void time_of(json_t *row, char *buf, size_t len)
-{
-	util_time_rfc3339((time_t)json_integer_value(json_object_get(row, "updated")), buf, len);
-}
-
-/* Builds the container list entries that pass the filters. */
-static json_t *containers_filtered(struct api_req *r, struct inv_filter *f, json_t *idx)
-{
-	json_t *rows = NULL, *out = json_array(), *row;
-	size_t i;
-
-	if (r->c->store->ops->inv_list(r->c->store, "container", f->hostname, &rows) < 0) {
-		json_decref(out);
-		return NULL;
-	}
-	json_array_foreach(rows, i, row) {
-		json_t *doc = json_object_get(row, "doc");
-		const char *host = str(row, "hostname");
-		const char *cluster = container_cluster(doc, idx, host);
-		const char *labels[MAX_LABELS];
-		char lbuf[8192], ts[32];
-		struct collection_subject subj = { 0 };
-		json_t *info;
-
-		if (f->id && strcmp(f->id, str(row, "id")) != 0)
-			continue;
-		if (f->image && !contains_ci(str(doc, "image"), f->image))
-			continue;
-		if (!in_list(cluster, f->clusters, f->nclusters) ||
-		    !in_list(str(doc, "namespace"), f->namespaces, f->nnamespaces))
-			continue;
-		if (f->search && !contains_ci(str(doc, "name"), f->search) &&
-		    !contains_ci(str(doc, "image"), f->search) && !contains_ci(host, f->search) &&
-		    !contains_ci(str(row, "id"), f->search))
-			continue;
-		subj.container = str(doc, "name");
-		subj.image = str(doc, "image");
-		subj.host = host;
-		subj.namespace_ = str(doc, "namespace");
-		subj.cluster = cluster;
-		subj.account_id = host_account(idx, host);
-		subj.labels = labels;
-		subj.nlabels = labels_of(doc, lbuf, sizeof(lbuf), labels, MAX_LABELS);
-		if (f->ncolls && !collection_match_any(f->colls, f->ncolls, &subj))
-			continue;
-		/* The rows are dropped after the request: share the document unless it needs the
-		 * node's cluster added, and then copy only its top level. */
-		if (cluster && !str(doc, "cluster")) {
-			info = json_copy(doc);
-			json_object_set_new(info, "cluster", json_string(cluster));
-		} else {
-			info = json_incref(doc);
+	for (size_t i = 0; i < nmap; i++)
+		if (strcmp(sort, map[i]) == 0) {
+			q->sort = to[i];
+			return;
 		}
-		time_of(row, ts, sizeof(ts));
-		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:o,s:o}", "_id", str(row, "id"),
-			"hostname", host, "scanTime", ts, "info", info,
-			"collections", api_collections_of(r, &subj)));
+	if (doc_prefix && strncmp(sort, doc_prefix, pl) == 0 && sort[pl] != '\0') {
+		q->sort = STORE_INV_SORT_DOC;
+		q->sort_path = sort + pl;
+		return;
 	}
-	json_decref(rows);
-	return out;
+	q->sort = STORE_INV_SORT_NONE;
+}
+
+static json_t *container_entry(struct api_req *r, struct store_inv_row *row)
+{
+	struct collection_subject subj;
+	json_t *info = row->doc;
+	char ts[32];
+
+	store_inv_row_subject(row, "container", &subj);
+	/* The row's document belongs to this request: add the node's cluster in place. */
+	if (row->cluster && !str(info, "cluster"))
+		json_object_set_new(info, "cluster", json_string(row->cluster));
+	util_time_rfc3339(row->updated, ts, sizeof(ts));
+	row->doc = NULL;
+	json_t *e = json_pack("{s:s,s:s,s:s,s:o,s:o}", "_id", row->id, "hostname", row->hostname,
+			      "scanTime", ts, "info", info, "collections", api_collections_of(r, &subj));
+	/* compliance of its settings, vulnerability counts of its image (docs/scanning.md) */
+	scans_merge(r->c, "container", row->id, row->image_id, e);
+	return e;
 }
 
 void api_containers(struct api_req *r)
 {
+	static const char *const map[] = { "info.name", "hostname", "_id", "info.id", "info.image",
+					   "info.namespace", "info.cluster", "scanTime" };
+	static const enum store_inv_sort to[] = {
+		STORE_INV_SORT_NAME, STORE_INV_SORT_HOSTNAME, STORE_INV_SORT_ID, STORE_INV_SORT_ID,
+		STORE_INV_SORT_IMAGE, STORE_INV_SORT_NAMESPACE, STORE_INV_SORT_CLUSTER,
+		STORE_INV_SORT_UPDATED,
+	};
 	struct inv_filter f;
-	json_t *idx, *out;
+	struct store_inv_query q;
+	struct store_inv_result res = { 0 };
+	const char *sort;
+	json_t *out;
+	int rc;
 
 	if (filter_init(r, &f) < 0)
 		return;
-	idx = host_index(r);
-	out = containers_filtered(r, &f, idx);
-	json_decref(idx);
-	filter_clear(&f);
-	if (out == NULL) {
-		api_error(r, 500, "cannot read the inventory");
-		return;
+	query_of(&f, "container", &q);
+	if (list_params(r, &sort, &q.reverse, &q.offset, &q.limit) < 0)
+		goto done;
+	sort_of(sort ? sort : "info.name", "info.", map, to, ARRAY_SIZE(map), &q);
+	q.image = f.image;
+	q.namespaces = f.namespaces;
+	q.nnamespaces = f.nnamespaces;
+	q.with_doc = 1;
+	rc = r->c->store->ops->inv_query(r->c->store, &q, &res);
+	if (rc < 0) {
+		if (rc == -EINVAL)
+			api_error(r, 400, "sort must be a field name (letters, digits, _ and .)");
+		else
+			api_error(r, 500, "cannot read the inventory");
+		goto done;
 	}
-	reply_list(r, out, "info.name");
+	out = json_array();
+	for (size_t i = 0; i < res.n; i++)
+		json_array_append_new(out, container_entry(r, &res.rows[i]));
+	api_total_count(r, res.total);
+	api_reply_json(r, 200, out);
+done:
+	store_inv_result_clear(&res);
+	filter_clear(&f);
 }
 
 /* Splits a reference "registry/repo:tag" into Prisma's shared.ImageTag. */
@@ -324,73 +287,86 @@ static json_t *image_tag(const char *ref)
 			 "digest", at ? at + 1 : "");
 }
 
+/* The members of an image entry that come from its document (of its first host). */
+static void image_fill(struct api_req *r, json_t *e)
+{
+	json_t *doc = NULL, *tags, *tagl, *t;
+	size_t k;
+
+	if (json_object_get(e, "info") != NULL)
+		return;
+	if (r->c->store->ops->inv_get(r->c->store, "image", str(e, "hostname"), str(e, "_id"),
+				      &doc) < 0)
+		doc = json_object();
+	tags = json_object_get(doc, "repoTags");
+	tagl = json_array();
+	json_array_foreach(tags, k, t)
+		if (json_is_string(t))
+			json_array_append_new(tagl, image_tag(json_string_value(t)));
+	json_object_set_new(e, "tags", tagl);
+	json_object_set(e, "repoDigests", json_object_get(doc, "repoDigests") ?
+		json_object_get(doc, "repoDigests") : json_null());
+	json_object_set_new(e, "creationTime", json_object_get(doc, "created") ?
+		json_incref(json_object_get(doc, "created")) : json_string(""));
+	json_object_set_new(e, "image", json_object_get(doc, "image") ?
+		json_incref(json_object_get(doc, "image")) : json_object());
+	json_object_set_new(e, "info", doc);
+	scans_merge(r->c, "image", str(e, "_id"), NULL, e);
+}
+
+/* Members of an image entry known without its document: sorting on them needs no document. */
+static int image_light_sort(const char *sort)
+{
+	return sort == NULL || strcmp(sort, "_id") == 0 || strcmp(sort, "id") == 0 ||
+	       strcmp(sort, "hostname") == 0 || strcmp(sort, "scanTime") == 0 ||
+	       strncmp(sort, "repoTag.", 8) == 0;
+}
+
+/* One entry per image id across hosts. The rows (no documents) are grouped here; documents are
+ * read for the entries of the page only (or for all when the sort needs them). */
 void api_images(struct api_req *r)
 {
 	struct inv_filter f;
-	json_t *rows = NULL, *idx, *byid = json_object(), *out = json_array(), *row, *e;
-	const char *key;
-	size_t i;
+	struct store_inv_query q;
+	struct store_inv_result res = { 0 };
+	json_t *byid = json_object(), *arr = json_array(), *e, *out;
+	const char *key, *sort;
+	int reverse;
+	long offset, limit, total;
 
 	if (filter_init(r, &f) < 0)
 		goto done;
-	idx = host_index(r);
-	if (r->c->store->ops->inv_list(r->c->store, "image", f.hostname, &rows) < 0) {
-		json_decref(idx);
-		filter_clear(&f);
+	if (list_params(r, &sort, &reverse, &offset, &limit) < 0)
+		goto done;
+	query_of(&f, "image", &q);
+	q.sort = STORE_INV_SORT_NONE;
+	if (r->c->store->ops->inv_query(r->c->store, &q, &res) < 0) {
 		api_error(r, 500, "cannot read the inventory");
 		goto done;
 	}
-	json_array_foreach(rows, i, row) {
-		json_t *doc = json_object_get(row, "doc"), *tags = json_object_get(doc, "repoTags");
-		const char *host = str(row, "hostname"), *id = str(row, "id");
-		const char *name = json_string_value(json_array_get(tags, 0));
-		const char *cluster = host_cluster(idx, host);
-		struct collection_subject subj = { 0 };
+	for (size_t i = 0; i < res.n; i++) {
+		struct store_inv_row *row = &res.rows[i];
+		const char *host = row->hostname, *id = row->id, *name = row->name ? row->name : id;
+		const char *cluster = row->cluster;
 		char ts[32];
 
-		if (name == NULL)
-			name = id;
-		if (f.id && strcmp(f.id, id) != 0)
-			continue;
-		if (!in_list(cluster, f.clusters, f.nclusters))
-			continue;
-		if (f.search && !contains_ci(name, f.search) && !contains_ci(id, f.search))
-			continue;
-		subj.image = name;
-		subj.host = host;
-		subj.cluster = cluster;
-		subj.account_id = host_account(idx, host);
-		if (f.ncolls && !collection_match_any(f.colls, f.ncolls, &subj))
-			continue;
-		time_of(row, ts, sizeof(ts));
+		util_time_rfc3339(row->updated, ts, sizeof(ts));
 		e = json_object_get(byid, id);
 		if (e == NULL) {
-			json_t *tagl = json_array();
-			size_t k;
-			json_t *t;
-			json_array_foreach(tags, k, t)
-				if (json_is_string(t))
-					json_array_append_new(tagl, image_tag(json_string_value(t)));
-			e = json_pack("{s:s,s:s,s:s,s:o,s:o,s:O,s:o,s:{},s:[],s:[],s:[],s:s}",
+			struct collection_subject subj;
+			store_inv_row_subject(row, "image", &subj);
+			e = json_pack("{s:s,s:s,s:s,s:o,s:o,s:{},s:[],s:[],s:[],s:s}",
 				"_id", id, "id", id, "hostname", host, "repoTag", image_tag(name),
-				"tags", tagl, "repoDigests", json_object_get(doc, "repoDigests") ?
-				json_object_get(doc, "repoDigests") : json_null(),
 				"collections", api_collections_of(r, &subj), "hosts", "instances",
 				"clusters", "namespaces", "scanTime", ts);
-			json_object_set(e, "creationTime", json_object_get(doc, "created") ?
-				json_object_get(doc, "created") : json_string(""));
-			json_object_set(e, "image", json_object_get(doc, "image") ?
-				json_object_get(doc, "image") : json_object());
-			json_object_set(e, "info", doc);
 			json_object_set_new(byid, id, e);
 		}
 		json_object_set_new(json_object_get(e, "hosts"), host, json_pack("{s:s}", "modified", ts));
 		json_array_append_new(json_object_get(e, "instances"),
 				      json_pack("{s:s,s:s,s:s}", "host", host, "image", name, "modified", ts));
 		if (cluster && cluster[0]) {
-			json_t *cl = json_object_get(e, "clusters");
+			json_t *cl = json_object_get(e, "clusters"), *c;
 			size_t k;
-			json_t *c;
 			int seen = 0;
 			json_array_foreach(cl, k, c)
 				seen |= strcmp(json_string_value(c), cluster) == 0;
@@ -398,141 +374,178 @@ void api_images(struct api_req *r)
 				json_array_append_new(cl, json_string(cluster));
 		}
 	}
-	json_object_foreach(byid, key, e)
-		json_array_append(out, e);
-	json_decref(rows);
-	json_decref(idx);
-	filter_clear(&f);
-	reply_list(r, out, "repoTag.repo");
-	out = NULL;
+	json_object_foreach(byid, key, e) {
+		if (!image_light_sort(sort))
+			image_fill(r, e);
+		json_array_append(arr, e);
+	}
+	out = sort_page(arr, sort, "repoTag.repo", reverse, offset, limit, &total);
+	arr = NULL;
+	if (out == NULL) {
+		api_error(r, 500, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < json_array_size(out); i++)
+		image_fill(r, json_array_get(out, i));
+	api_total_count(r, total);
+	api_reply_json(r, 200, out);
 done:
-	json_decref(out);
+	store_inv_result_clear(&res);
+	filter_clear(&f);
+	json_decref(arr);
 	json_decref(byid);
 }
 
-static json_int_t count_on(json_t *rows, const char *host)
+/* The Defender row of a host (cloudMetadata, connected, type), or NULL. */
+static json_t *defender_of(struct api_req *r, const char *host)
 {
-	json_int_t n = 0;
-	size_t i;
-	json_t *row;
+	struct store_defender_filter df = { .hostname = host, .connected = -1, .limit = 1 };
+	struct store_defender *v = NULL;
+	size_t n = 0;
+	long total;
+	json_t *o = NULL;
 
-	json_array_foreach(rows, i, row)
-		n += strcmp(str(row, "hostname"), host) == 0;
-	return n;
+	if (r->c->store->ops->defender_list(r->c->store, &df, &v, &n, &total) == 0 && n == 1)
+		o = json_pack("{s:O,s:b}", "cloudMetadata",
+			      v[0].cloud_metadata ? v[0].cloud_metadata : json_object(),
+			      "connected", v[0].connected);
+	store_defenders_free(v, n);
+	return o;
 }
 
 void api_hosts(struct api_req *r)
 {
+	static const char *const map[] = { "hostname", "_id", "scanTime" };
+	static const enum store_inv_sort to[] = { STORE_INV_SORT_HOSTNAME, STORE_INV_SORT_HOSTNAME,
+						  STORE_INV_SORT_UPDATED };
 	struct inv_filter f;
-	json_t *rows = NULL, *idx, *out = json_array(), *row, *conts = NULL;
-	size_t i;
+	struct store_inv_query q;
+	struct store_inv_result res = { 0 };
+	json_t *counts = NULL, *out;
+	const char *sort;
+	int rc;
 
 	if (filter_init(r, &f) < 0)
+		return;
+	query_of(&f, "host", &q);
+	if (list_params(r, &sort, &q.reverse, &q.offset, &q.limit) < 0)
 		goto done;
-	idx = host_index(r);
-	if (r->c->store->ops->inv_list(r->c->store, "container", f.hostname, &conts) < 0)
-		conts = json_array();
-	if (r->c->store->ops->inv_list(r->c->store, "host", f.hostname, &rows) < 0) {
-		json_decref(conts);
-		json_decref(idx);
-		filter_clear(&f);
-		api_error(r, 500, "cannot read the inventory");
+	sort_of(sort ? sort : "hostname", "", map, to, ARRAY_SIZE(map), &q);
+	q.with_doc = 1;
+	rc = r->c->store->ops->inv_query(r->c->store, &q, &res);
+	if (rc < 0) {
+		if (rc == -EINVAL)
+			api_error(r, 400, "sort must be a field name (letters, digits, _ and .)");
+		else
+			api_error(r, 500, "cannot read the inventory");
 		goto done;
 	}
-	json_array_foreach(rows, i, row) {
-		json_t *doc = json_object_get(row, "doc"), *e, *d = json_object_get(idx, str(row, "hostname"));
-		const char *host = str(row, "hostname"), *cluster = str(d, "cluster");
-		struct collection_subject subj = { 0 };
+	/* The host document is from the last snapshot; count what runs there now. */
+	{
+		struct store_inv_query cq = { .kind = "container" };
+		if (r->c->store->ops->inv_count_by_host(r->c->store, &cq, &counts) < 0)
+			counts = json_object();
+	}
+	out = json_array();
+	for (size_t i = 0; i < res.n; i++) {
+		struct store_inv_row *row = &res.rows[i];
+		const char *host = row->hostname, *cluster = row->cluster;
+		json_t *e = row->doc, *d = defender_of(r, host);
+		struct collection_subject subj;
 		char ts[32];
 
-		if (!in_list(cluster, f.clusters, f.nclusters))
-			continue;
-		if (f.search && !contains_ci(host, f.search))
-			continue;
-		subj.host = host;
-		subj.cluster = cluster;
-		subj.account_id = host_account(idx, host);
-		if (f.ncolls && !collection_match_any(f.colls, f.ncolls, &subj))
-			continue;
-		time_of(row, ts, sizeof(ts));
-		e = json_copy(doc);
-		/* The host document is from the last snapshot; count what runs there now. */
-		json_object_set_new(e, "containerCount", json_integer(count_on(conts, host)));
+		row->doc = NULL;
+		store_inv_row_subject(row, "host", &subj);
+		util_time_rfc3339(row->updated, ts, sizeof(ts));
+		json_object_set_new(e, "containerCount",
+				    json_integer(json_integer_value(json_object_get(counts, host))));
 		json_object_set_new(e, "_id", json_string(host));
 		json_object_set_new(e, "hostname", json_string(host));
 		json_object_set_new(e, "scanTime", json_string(ts));
 		json_object_set_new(e, "type", json_string("host"));
-		json_object_set_new(e, "clusters", cluster && cluster[0] ? json_pack("[s]", cluster) : json_array());
+		json_object_set_new(e, "clusters", cluster && cluster[0] ? json_pack("[s]", cluster) :
+									 json_array());
 		json_object_set(e, "cloudMetadata", json_object_get(d, "cloudMetadata") ?
 				json_object_get(d, "cloudMetadata") : json_object());
 		json_object_set_new(e, "collections", api_collections_of(r, &subj));
+		scans_merge(r->c, "host", host, NULL, e);
 		json_array_append_new(out, e);
+		json_decref(d);
 	}
-	json_decref(rows);
-	json_decref(conts);
-	json_decref(idx);
-	filter_clear(&f);
-	reply_list(r, out, "hostname");
-	out = NULL;
+	api_total_count(r, res.total);
+	api_reply_json(r, 200, out);
 done:
-	json_decref(out);
+	json_decref(counts);
+	store_inv_result_clear(&res);
+	filter_clear(&f);
+}
+
+/* The containers that pass the request's filters, as light rows (no documents). */
+static int containers_light(struct api_req *r, struct inv_filter *f, struct store_inv_result *res)
+{
+	struct store_inv_query q;
+
+	query_of(f, "container", &q);
+	q.image = f->image;
+	q.namespaces = f->namespaces;
+	q.nnamespaces = f->nnamespaces;
+	if (r->c->store->ops->inv_query(r->c->store, &q, res) < 0) {
+		api_error(r, 500, "cannot read the inventory");
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Radar: one entity per image per cluster and namespace. */
 void api_radar_container(struct api_req *r)
 {
 	struct inv_filter f;
-	json_t *idx, *cont, *ents = json_object(), *out = json_array(), *c, *e;
+	struct store_inv_result res = { 0 };
+	json_t *ents = json_object(), *out = json_array(), *e;
 	const char *key;
-	size_t i;
 
 	if (filter_init(r, &f) < 0)
 		goto done;
-	idx = host_index(r);
-	cont = containers_filtered(r, &f, idx);
-	json_decref(idx);
-	filter_clear(&f);
-	if (cont == NULL) {
-		api_error(r, 500, "cannot read the inventory");
+	if (containers_light(r, &f, &res) < 0)
 		goto done;
-	}
-	json_array_foreach(cont, i, c) {
-		json_t *info = json_object_get(c, "info"), *hosts;
-		const char *img = str(info, "image"), *cl = str(info, "cluster"), *ns = str(info, "namespace");
-		const char *host = str(c, "hostname");
+	for (size_t i = 0; i < res.n; i++) {
+		const struct store_inv_row *c = &res.rows[i];
+		const char *img = c->image, *cl = c->cluster, *ns = c->namespace_, *host = c->hostname;
+		json_t *hosts, *seen;
 		char k[1024];
-		size_t j;
-		json_t *h;
-		int seen = 0;
 
 		snprintf(k, sizeof(k), "%s|%s|%s", img ? img : "", cl ? cl : "", ns ? ns : "");
 		e = json_object_get(ents, k);
 		if (e == NULL) {
-			e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:[],s:[]}", "_id", k, "imageName",
-				img ? img : "", "imageID", str(info, "imageID") ? str(info, "imageID") : "",
+			e = json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:i,s:[],s:[],s:{}}", "_id", k,
+				"imageName", img ? img : "", "imageID", c->image_id ? c->image_id : "",
 				"cluster", cl ? cl : "", "namespace", ns ? ns : "", "containerCount", 0,
-				"hostCount", 0, "hosts", "containers");
+				"hostCount", 0, "hosts", "containers", "seen");
 			json_object_set_new(ents, k, e);
 		}
 		json_object_set_new(e, "containerCount",
 			json_integer(json_integer_value(json_object_get(e, "containerCount")) + 1));
 		json_array_append_new(json_object_get(e, "containers"),
-			json_pack("{s:s,s:s,s:s}", "id", str(c, "_id"), "name",
-				  str(info, "name") ? str(info, "name") : "", "hostname", host));
-		hosts = json_object_get(e, "hosts");
-		json_array_foreach(hosts, j, h)
-			seen |= strcmp(json_string_value(h), host) == 0;
-		if (!seen) {
+			json_pack("{s:s,s:s,s:s}", "id", c->id, "name", c->name ? c->name : "",
+				  "hostname", host));
+		/* A set of the hosts seen (removed below), instead of a scan of the list. */
+		seen = json_object_get(e, "seen");
+		if (json_object_get(seen, host) == NULL) {
+			json_object_set_new(seen, host, json_true());
+			hosts = json_object_get(e, "hosts");
 			json_array_append_new(hosts, json_string(host));
 			json_object_set_new(e, "hostCount", json_integer((json_int_t)json_array_size(hosts)));
 		}
 	}
-	json_decref(cont);
-	json_object_foreach(ents, key, e)
+	json_object_foreach(ents, key, e) {
+		json_object_del(e, "seen");
 		json_array_append(out, e);
+	}
 	reply_list(r, out, "imageName");
 	out = NULL;
 done:
+	store_inv_result_clear(&res);
+	filter_clear(&f);
 	json_decref(out);
 	json_decref(ents);
 }
@@ -541,46 +554,59 @@ done:
 void api_radar_host(struct api_req *r)
 {
 	struct inv_filter f;
-	json_t *idx, *cont, *out = json_array(), *c, *e;
-	const char *host;
-	size_t i;
+	struct store_defender_filter df = { .connected = -1 };
+	struct store_defender *v = NULL;
+	size_t n = 0;
+	long total;
+	json_t *counts = json_object(), *out = json_array();
 
 	if (filter_init(r, &f) < 0)
 		goto done;
-	idx = host_index(r);
-	cont = containers_filtered(r, &f, idx);
-	if (cont == NULL) {
-		json_decref(idx);
-		filter_clear(&f);
-		api_error(r, 500, "cannot read the inventory");
+	/* The containers that pass the filters, counted per host by the store. */
+	{
+		struct store_inv_query q;
+		json_decref(counts);
+		counts = NULL;
+		query_of(&f, "container", &q);
+		q.image = f.image;
+		q.namespaces = f.namespaces;
+		q.nnamespaces = f.nnamespaces;
+		if (r->c->store->ops->inv_count_by_host(r->c->store, &q, &counts) < 0) {
+			api_error(r, 500, "cannot read the inventory");
+			goto done;
+		}
+	}
+	df.hostname = f.hostname;
+	if (r->c->store->ops->defender_list(r->c->store, &df, &v, &n, &total) < 0) {
+		api_error(r, 500, "cannot read the Defenders");
 		goto done;
 	}
-	json_object_foreach(idx, host, e) {
-		const char *cl = str(e, "cluster");
+	for (size_t i = 0; i < n; i++) {
+		const char *host = v[i].hostname, *cl = v[i].cluster ? v[i].cluster : "";
 		struct collection_subject subj = { 0 };
-		long n = 0;
+		size_t k;
+		int in = f.nclusters == 0;
 
-		if (f.hostname && strcmp(f.hostname, host) != 0)
-			continue;
-		if (!in_list(cl, f.clusters, f.nclusters))
+		for (k = 0; k < f.nclusters; k++)
+			in |= strcmp(cl, f.clusters[k]) == 0;
+		if (host == NULL || !in)
 			continue;
 		subj.host = host;
 		subj.cluster = cl;
-		subj.account_id = host_account(idx, host);
+		subj.account_id = json_string_value(json_object_get(v[i].cloud_metadata, "accountID"));
 		if (f.ncolls && !collection_match_any(f.colls, f.ncolls, &subj))
 			continue;
-		json_array_foreach(cont, i, c)
-			n += strcmp(str(c, "hostname"), host) == 0;
-		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:I,s:O,s:O}", "_id", host,
-			"hostname", host, "cluster", cl ? cl : "", "containerCount", (json_int_t)n,
-			"connected", json_object_get(e, "connected"), "cloudMetadata",
-			json_object_get(e, "cloudMetadata")));
+		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:I,s:b,s:O}", "_id", host,
+			"hostname", host, "cluster", cl,
+			"containerCount", json_integer_value(json_object_get(counts, host)),
+			"connected", v[i].connected, "cloudMetadata",
+			v[i].cloud_metadata ? v[i].cloud_metadata : json_object()));
 	}
-	json_decref(cont);
-	json_decref(idx);
-	filter_clear(&f);
 	reply_list(r, out, "hostname");
 	out = NULL;
 done:
+	store_defenders_free(v, n);
+	filter_clear(&f);
 	json_decref(out);
+	json_decref(counts);
 }

@@ -12,6 +12,7 @@
  * a mutex and lws_cancel_service(). Every peer input is bounded (PROTO_MAX_MSG) and validated.
  */
 #include "hub.h"
+#include "scans.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -442,6 +443,24 @@ inv_out:
 		log_warn("hub: cannot store the %s from %s", type, conn->cn);
 }
 
+/* Scan records from a Defender (docs/scanning.md): stored with their vulnerabilities. */
+static void on_scan(struct hub *h, struct hub_conn *conn, const char *type, json_t *msg)
+{
+	const char *kind = msg_str(msg, "kind", 32), *id = msg_str(msg, "id", 256);
+	char err[256] = "";
+	int r;
+
+	if (strcmp(type, PROTO_SCAN_REMOVED) == 0) {
+		scans_defender_removed(h->c, conn->cn, kind, id);
+		return;
+	}
+	r = scans_defender_record(h->c, conn->cn, kind, id, json_object_get(msg, "record"), err,
+				  sizeof(err));
+	if (r < 0)
+		log_warn("hub: %s sent a scan that was not stored: %s", conn->cn,
+			 err[0] ? err : strerror(-r));
+}
+
 static void on_message(struct hub *h, struct hub_conn *conn, const char *data, size_t len)
 {
 	json_error_t jerr;
@@ -469,6 +488,8 @@ static void on_message(struct hub *h, struct hub_conn *conn, const char *data, s
 	} else if (strncmp(type, "inventory", 9) == 0 || strncmp(type, "container", 9) == 0 ||
 		   strncmp(type, "image", 5) == 0 || strcmp(type, "docker-status") == 0) {
 		on_inventory(h, conn, type, msg);
+	} else if (strcmp(type, PROTO_SCAN) == 0 || strcmp(type, PROTO_SCAN_REMOVED) == 0) {
+		on_scan(h, conn, type, msg);
 	} else if (strcmp(type, PROTO_HEARTBEAT) == 0) {
 		json_t *seq = json_object_get(msg, "seq");
 		send_json(conn, json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT_ACK, "seq",

@@ -4,6 +4,7 @@
  * REST API (this thread) until SIGINT/SIGTERM.
  */
 #include "console.h"
+#include "scans.h"
 #include "hub.h"
 
 #include <arpa/inet.h>
@@ -183,6 +184,8 @@ int main(int argc, char **argv)
 	/* Nobody is connected before the hub has seen them. */
 	c.store->ops->defender_disconnect_all(c.store, time(NULL));
 	c.store->ops->session_purge(c.store, time(NULL));
+	if (scans_init(&c) < 0)
+		goto out;
 	if (hub_start(&c) < 0)
 		goto out;
 	log_info("garrison-console %s: data in %s, UI and API at https://%s:%d/", GARRISON_VERSION,
@@ -190,6 +193,7 @@ int main(int argc, char **argv)
 	rc = console_api_run(&c) == 0 ? 0 : 1;
 	hub_stop(&c);
 out:
+	scans_shutdown(&c);
 	X509_free(c.ca_cert);
 	EVP_PKEY_free(c.ca_key);
 	store_close(c.store);

@@ -2,8 +2,9 @@
  * store: the Console's persistent state behind one interface. Back ends implement struct store_ops;
  * store_sqlite.c is the embedded default. Every call is safe from any thread (the back end
  * serialises), returns 0 or a negative errno (-ENOENT when a looked-up row is absent, -EEXIST on a
- * uniqueness conflict, -EIO on a database error, which is logged once), and copies what it returns:
- * strings are malloc()ed and json_t values are new references owned by the caller.
+ * uniqueness conflict, -EBUSY when a row still in use cannot be deleted, -EIO on a database
+ * error, which is logged once), and copies what it returns: strings are malloc()ed and json_t
+ * values are new references owned by the caller.
  */
 #ifndef GARRISON_CONSOLE_STORE_H
 #define GARRISON_CONSOLE_STORE_H
@@ -40,8 +41,108 @@ struct store_defender_filter {
 	long offset, limit;    /* limit 0 = all */
 };
 
+/* One inventory document as the list views see it: the fields that filters, sorts and collections
+ * use are stored in columns beside the document (schema v2), so a list reads them without parsing
+ * any JSON. What each holds depends on the kind:
+ *   name      container: its name; image: its first repo tag, else its id; host: the hostname
+ *   image     container: its image as reported; image: as name; host: NULL
+ *   image_id, namespace_   containers only (NULL otherwise)
+ *   cluster   the effective cluster: a container's own (from its ECS label), else its node's from
+ *             the Defenders table ("" when the node has none, NULL when there is no Defender row)
+ *   account_id  the node's cloudMetadata.accountID (NULL when unknown)
+ *   labels    containers: "key:value" strings (at most STORE_INV_LABELS_MAX; a label without ':'
+ *             is stored as "key:"), else none
+ * These are exactly the values a collection is matched against (struct collection_subject). */
+struct store_inv_row {
+	char *hostname, *id, *name, *image, *image_id, *namespace_, *cluster, *account_id;
+	char **labels;
+	size_t nlabels;
+	time_t updated;
+	json_t *doc;          /* the document, only when the query asked for it (with_doc) */
+};
+
+#define STORE_INV_LABELS_MAX 256
+
+/* What a list is sorted by; ties are broken by hostname, then id. */
+enum store_inv_sort {
+	STORE_INV_SORT_NONE,      /* hostname, id */
+	STORE_INV_SORT_NAME,
+	STORE_INV_SORT_HOSTNAME,
+	STORE_INV_SORT_ID,
+	STORE_INV_SORT_IMAGE,
+	STORE_INV_SORT_NAMESPACE,
+	STORE_INV_SORT_CLUSTER,
+	STORE_INV_SORT_UPDATED,
+	STORE_INV_SORT_DOC,       /* sort_path inside the document (SQLite's json_extract) */
+};
+
+/* How collections are applied (tests compare the modes; the API uses AUTO). */
+enum store_inv_pushdown {
+	STORE_PUSHDOWN_AUTO,      /* in SQL where that is exact, the rest in C */
+	STORE_PUSHDOWN_NONE,      /* every row checked in C with collection_match_any() */
+};
+
+struct collection;
+
+/* An inventory list request. Strings are compared as documented per member; every member may be
+ * left zero/NULL (no filter). */
+struct store_inv_query {
+	const char *kind;         /* "container", "image" or "host" (required) */
+	const char *hostname;     /* exact */
+	const char *id;           /* exact */
+	const char *image;        /* image contains this, ASCII case ignored */
+	const char *search;       /* name, image, hostname (not for images) or id contains this,
+				   * ASCII case ignored */
+	const char *const *clusters;   /* the effective cluster is one of these (exact) */
+	size_t nclusters;
+	const char *const *namespaces; /* the namespace is one of these (exact) */
+	size_t nnamespaces;
+	struct collection *const *colls; /* the union of these (collection_match_any()); 0: no filter */
+	size_t ncolls;
+	enum store_inv_sort sort;
+	const char *sort_path;    /* STORE_INV_SORT_DOC: letters, digits, '_' and '.' only */
+	int reverse;
+	long offset, limit;       /* limit 0: every row */
+	int with_doc;             /* fill row.doc (parsed after the store lock is released) */
+	enum store_inv_pushdown pushdown;
+};
+
+/* The answer of inv_query. exact is 1 when the database did all the filtering and paging (every
+ * collection translated to SQL), 0 when rows were also checked in C. */
+struct store_inv_result {
+	struct store_inv_row *rows;
+	size_t n;
+	long total;               /* rows that pass the filters, before paging (Total-Count) */
+	int exact;
+};
+
+/* Usage types of a collection, Prisma's collection.UsageType. */
+#define STORE_USAGE_TYPES { "policy", "settings", "user", "group", "registryScan" }
+#define STORE_USAGE_NAME_MAX 256
+
+/* A page of scan records (kind "ci": the CLI results), newest first. pass: -1 any, 0, 1;
+ * search: the job or image name contains it (case ignored); limit 0: all. */
+struct store_scan_filter {
+	long offset, limit;
+	int pass;
+	const char *search;
+};
+
 struct store_ops {
 	void (*close)(struct store *s);
+
+	/* Scan records (console/scans.c, docs/scanning.md), one per (kind, id): kind "image"
+	 * (id: image id), "container" (container id), "host" (hostname), "ci" (a CLI result);
+	 * hostname: the Defender that sent it ("" for the CLI). scan_put inserts or replaces;
+	 * scan_get gives the document or -ENOENT; scan_ids an array of {"id","hostname"} of a
+	 * kind; scan_list a page of documents and the total. */
+	int (*scan_put)(struct store *s, const char *kind, const char *id, const char *hostname,
+			json_t *doc);
+	int (*scan_get)(struct store *s, const char *kind, const char *id, json_t **doc);
+	int (*scan_delete)(struct store *s, const char *kind, const char *id);
+	int (*scan_ids)(struct store *s, const char *kind, json_t **out);
+	int (*scan_list)(struct store *s, const char *kind, const struct store_scan_filter *f,
+			 json_t **out, long *total);
 	int (*meta_get)(struct store *s, const char *key, char **val);
 	int (*meta_set)(struct store *s, const char *key, const char *val);
 	int (*user_get)(struct store *s, const char *user, char **hash, char **role);
@@ -77,12 +178,36 @@ struct store_ops {
 	/* All documents of a kind (of one host when hostname is not NULL), as an array of
 	 * {"hostname","id","updated","doc"} ordered by hostname and id. */
 	int (*inv_list)(struct store *s, const char *kind, const char *hostname, json_t **out);
+	/* One page of a kind's documents that pass q, and how many pass (docs/inventory.md, "The Console side").
+	 * The rows are copied: free them with store_inv_result_clear(). -EINVAL for a bad query. */
+	int (*inv_query)(struct store *s, const struct store_inv_query *q,
+			 struct store_inv_result *out);
+	/* How many documents pass q (its filters; sort and paging are ignored) on each host, as an
+	 * object {hostname: count} (hosts with none are absent). */
+	int (*inv_count_by_host)(struct store *s, const struct store_inv_query *q, json_t **out);
+	/* One document, or -ENOENT. */
+	int (*inv_get)(struct store *s, const char *kind, const char *hostname, const char *id,
+		       json_t **doc);
 
 	/* Collections, stored as their JSON document; name is the key. */
 	int (*coll_list)(struct store *s, json_t **out);                     /* array of docs */
 	int (*coll_get)(struct store *s, const char *name, json_t **doc);
 	int (*coll_put)(struct store *s, const char *name, json_t *doc, int create); /* create: -EEXIST if present; else -ENOENT if absent */
+	/* -EBUSY (and nothing deleted) while a usage names the collection. */
 	int (*coll_delete)(struct store *s, const char *name);
+
+	/* Who uses which collection (docs/collections.md, "Usages"). A user of collections (a policy
+	 * rule, a setting, a user or group's scope, a registry scan) is identified by its type (one
+	 * of STORE_USAGE_TYPES) and a name (1 to STORE_USAGE_NAME_MAX bytes, unique within the
+	 * type). coll_usage_set replaces the list of collections that (type, name) uses by the n
+	 * given (n 0: it uses none any more), in one transaction; call it whenever the user is
+	 * saved or deleted. -EINVAL for an unknown type or a bad name. The collections need not
+	 * exist (a rule may be stored before its collection; the API checks what it must). */
+	int (*coll_usage_set)(struct store *s, const char *type, const char *name,
+			      const char *const *collections, size_t n);
+	/* The users of a collection, as Prisma's [collection.Usage]: [{"type","name"}], ordered by
+	 * type and name; [] when none. */
+	int (*coll_usages)(struct store *s, const char *collection, json_t **out);
 };
 
 struct store {
@@ -100,5 +225,11 @@ static inline void store_close(struct store *s)
 
 void store_defender_clear(struct store_defender *d);
 void store_defenders_free(struct store_defender *v, size_t n);
+/* Frees the rows of a result and zeroes it; NULL is a no-op. */
+void store_inv_result_clear(struct store_inv_result *r);
+/* The collection subject of a row (pointers into the row; valid while it lives). */
+struct collection_subject;
+void store_inv_row_subject(const struct store_inv_row *row, const char *kind,
+			   struct collection_subject *s);
 
 #endif

@@ -26,6 +26,7 @@ struct defender {
 	char id_key[600], id_cert[600], id_ca[600]; /* identity files in data_dir */
 	volatile int stop;
 	struct inventory *inv;       /* Docker inventory (may be NULL) */
+	struct scanner *scan;        /* image, container and host scans (may be NULL) */
 
 	/* Messages from other threads (the inventory) to the Console, guarded by q_mu. They are
 	 * queued only while a session is live (welcomed); otherwise they are dropped, because every

@@ -10,6 +10,7 @@
  * [half, full]), reset after a session that got as far as "welcome".
  */
 #include "defender.h"
+#include "scanner.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -295,6 +296,8 @@ static void on_message(struct session *s, const char *data, size_t len)
 		q_set_live(s->d, s->ctx, 1);
 		if (s->d->inv)
 			inventory_resync(s->d->inv);
+		if (s->d->scan)
+			scanner_resync(s->d->scan);
 		log_info("uplink: connected to the Console (cluster %s, heartbeat %d s)",
 			 s->d->cluster.name, s->heartbeat_sec);
 	}
@@ -328,6 +331,8 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 			log_warn("uplink: more changes than the Console took; resyncing the inventory");
 			inventory_resync(s->d->inv);
 		}
+		if (overflow && s->d->scan)
+			scanner_resync(s->d->scan);
 		if (now >= s->next_hb_ms) {
 			queue_json(s, json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT, "seq",
 						(json_int_t)++s->seq));

@@ -17,6 +17,8 @@
                                           cloudMetadata, systemInfo, fqdn} first on an identity connection */
 #define PROTO_HEARTBEAT "heartbeat"   /* {seq} */
 #define PROTO_INVENTORY "inventory"   /* {host, containers, images}: full snapshot of the node */
+#define PROTO_SCAN "scan"             /* {kind, id, record}: a scan record (docs/scanning.md) */
+#define PROTO_SCAN_REMOVED "scan-removed" /* {kind, id} */
 #define PROTO_CONTAINER "container"   /* {container}: added or changed */
 #define PROTO_CONTAINER_REMOVED "container-removed" /* {id} */
 #define PROTO_IMAGE "image"           /* {image}: added or changed */
