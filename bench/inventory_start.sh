@@ -16,10 +16,18 @@
 # A benchmark: it prints figures and never judges them. Everything it starts (containers, dockerd,
 # Console, Defender) is stopped on exit.
 #
-# Environment: N (200), RUNS (3), TIMEOUT (seconds per run, 300), API_PORT (28483),
+# MODES="proc top" alternates, run by run, the Defender's normal way of reading a container's
+# processes (/proc) with the engine's GET /containers/{id}/top (GARRISON_INVENTORY_TOP=1), for a
+# paired comparison under the same load; the median is then printed per mode.
+# Environment: N (200), RUNS (3), MODES (proc), TIMEOUT (seconds per run, 300), API_PORT (28483),
 # DEF_PORT (28484), PAR (parallel `docker run`s, 4), WORK (a new directory under /tmp; keep it
 # short, the Docker socket path must fit in 100 bytes), KEEP=1 keeps $WORK (logs),
-# SAVE_RECORD=FILE writes one container's record (.info of /api/v1/containers) there, B (build dir).
+# SAVE_RECORD=FILE writes one container's record (.info of /api/v1/containers) there, B (build dir),
+# ENGINE_DIR=DIR uses the private engine already running in DIR (dockerd-harness.sh start DIR) with
+# its N running containers instead of starting one (it is left running), NO_BUILD=1 uses the
+# binaries already in $B.
+#
+# GARRISON_LOG_LEVEL=debug for the Defender: its log then has the heap figures after the snapshot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GARRISON_CLOUD_METADATA=off   # never probe cloud metadata addresses from a benchmark
@@ -27,6 +35,10 @@ export GARRISON_CLOUD_METADATA=off   # never probe cloud metadata addresses from
 B=${B:-build}
 N=${N:-200}
 RUNS=${RUNS:-3}
+read -r -a MODE_LIST <<<"${MODES:-proc}"
+for m in "${MODE_LIST[@]}"; do
+	case $m in proc | top) ;; *) echo "inventory_start: MODES holds proc and top only" >&2; exit 2 ;; esac
+done
 TIMEOUT=${TIMEOUT:-300}
 API_PORT=${API_PORT:-28483}
 DEF_PORT=${DEF_PORT:-28484}
@@ -37,7 +49,7 @@ HARNESS=$PWD/tests/tools/dockerd-harness.sh
 WORK=${WORK:-$(mktemp -d /tmp/gis.XXXXXX)}
 mkdir -p "$WORK"
 chmod 700 "$WORK"
-DK=$WORK/dk
+DK=${ENGINE_DIR:-$WORK/dk}
 
 CONSOLE_PID=
 DEFENDER_PID=
@@ -53,7 +65,7 @@ cleanup() {
 	stop_pid "$DEFENDER_PID"
 	stop_pid "$CONSOLE_PID"
 	# The harness stops dockerd (which stops the containers) and kills whatever it left behind.
-	bash "$HARNESS" stop "$DK" >>"$WORK/harness.log" 2>&1 || true
+	[ -n "${ENGINE_DIR:-}" ] || bash "$HARNESS" stop "$DK" >>"$WORK/harness.log" 2>&1 || true
 	if [ "$KEEP" = 1 ]; then
 		echo "kept $WORK (console.log, defender-*.log, harness.log, dk/dockerd.log)"
 	else
@@ -68,18 +80,28 @@ for tool in curl jq awk; do
 	command -v "$tool" >/dev/null || { echo "inventory_start: $tool is required" >&2; exit 1; }
 done
 
-echo "== building release binaries"
-make -s "$B/bin/garrison-console" "$B/bin/garrison-defender" "$B/bench/inventory_api" >/dev/null
+if [ "${NO_BUILD:-0}" = 1 ]; then
+	for f in "$B/bin/garrison-console" "$B/bin/garrison-defender" "$B/bench/inventory_api"; do
+		[ -x "$f" ] || { echo "inventory_start: NO_BUILD=1 but $f is missing" >&2; exit 1; }
+	done
+else
+	echo "== building release binaries"
+	make -s "$B/bin/garrison-console" "$B/bin/garrison-defender" "$B/bench/inventory_api" >/dev/null
+fi
 
 model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 memgb=$(awk '/^MemTotal/ {printf "%.1f", $2 / 1048576}' /proc/meminfo)
 echo "== machine: $(nproc) CPUs ($model), ${memgb} GiB, Linux $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 
+dk() { bash "$HARNESS" docker "$DK" "$@"; }
+t0=$SECONDS
+if [ -n "${ENGINE_DIR:-}" ]; then
+	echo "== the private dockerd already running in $DK"
+else
 echo "== private dockerd in $DK"
 t0=$SECONDS
 bash "$HARNESS" start "$DK" >>"$WORK/harness.log" 2>&1 || {
 	echo "inventory_start: cannot start dockerd:" >&2; tail -20 "$WORK/harness.log" >&2; exit 1; }
-dk() { bash "$HARNESS" docker "$DK" "$@"; }
 echo "   $(dk version --format 'engine {{.Server.Version}}, storage driver' 2>/dev/null)" \
 	"$(dk info --format '{{.Driver}}' 2>/dev/null), up in $((SECONDS - t0)) s"
 
@@ -99,6 +121,7 @@ run_one() {
 export -f run_one
 export HARNESS DK
 seq 1 "$N" | xargs -P "$PAR" -I{} bash -c 'run_one {}' >>"$WORK/harness.log" 2>&1 || true
+fi
 running=$(dk ps -q | wc -l)
 echo "   $running running after $((SECONDS - t0)) s"
 [ "$running" = "$N" ] || { echo "inventory_start: only $running of $N containers run" >&2; tail -20 "$WORK/harness.log" >&2; exit 1; }
@@ -142,10 +165,14 @@ log_s() { # FILE PATTERN: seconds from $start to the first log line matching PAT
 	[ -n "$ts" ] || { echo -; return; }
 	awk -v a="$start" -v b="$(date -d "$ts" +%s.%N)" 'BEGIN {printf "%.2f", b - a}'
 }
-printf '%-4s %8s %10s %10s %8s %14s %14s %s\n' run seconds connected collected polls defender_MiB \
-	console_MiB notes
+printf '%-4s %-5s %8s %10s %10s %8s %14s %14s %s\n' run mode seconds connected collected polls \
+	defender_MiB console_MiB notes
 RESULTS=()
+declare -A MODE_RESULTS=()
 for run in $(seq 1 "$RUNS"); do
+	mode=${MODE_LIST[$(( (run - 1) % ${#MODE_LIST[@]} ))]}
+	force_top=0
+	[ "$mode" = top ] && force_top=1
 	# A first start each time: no identity, nothing stored for this host.
 	stop_pid "$DEFENDER_PID"
 	DEFENDER_PID=
@@ -154,7 +181,7 @@ for run in $(seq 1 "$RUNS"); do
 	[ "$(total)" = 0 ] || { echo "inventory_start: the Console still lists containers of $HOST" >&2; exit 1; }
 	start=$(now)
 	WS_ADDRESS=wss://127.0.0.1:$DEF_PORT INSTALL_BUNDLE=$BUNDLE DEFENDER_TYPE=docker \
-		DEFENDER_CLUSTER=bench-cluster DOCKER_CLIENT_ADDRESS=$DK/docker.sock \
+		DEFENDER_CLUSTER=bench-cluster DOCKER_CLIENT_ADDRESS=$DK/docker.sock GARRISON_INVENTORY_TOP=$force_top \
 		GARRISON_DATA_DIR=$WORK/defender "$B/bin/garrison-defender" >"$WORK/defender-$run.log" 2>&1 &
 	DEFENDER_PID=$!
 	out=$("$B/bench/inventory_api" wait --api "$URL" --cacert "$DATA/ca.pem" --token-file "$WORK/token" \
@@ -166,11 +193,14 @@ for run in $(seq 1 "$RUNS"); do
 	secs=${secs:--}
 	drss=$(kb VmRSS "$DEFENDER_PID")
 	crss=$(kb VmRSS "$CONSOLE_PID")
-	printf '%-4s %8s %10s %10s %8s %14s %14s %s\n' "$run" "$secs" \
+	printf '%-4s %-5s %8s %10s %10s %8s %14s %14s %s\n' "$run" "$mode" "$secs" \
 		"$(log_s "$WORK/defender-$run.log" 'uplink: connected')" \
 		"$(log_s "$WORK/defender-$run.log" 'inventory: Docker engine .* (API')" "$polls" \
 		"$(mib "$drss")" "$(mib "$crss")" "$notes"
-	[ "$secs" != - ] && RESULTS+=("$secs")
+	if [ "$secs" != - ]; then
+		RESULTS+=("$secs")
+		MODE_RESULTS[$mode]="${MODE_RESULTS[$mode]:-} $secs"
+	fi
 done
 
 if [ -n "$SAVE_RECORD" ]; then
@@ -182,9 +212,16 @@ sleep 5
 echo "== after the last run: Defender VmRSS $(mib "$(kb VmRSS "$DEFENDER_PID")") MiB (VmHWM" \
 	"$(mib "$(kb VmHWM "$DEFENDER_PID")") MiB), Console VmRSS $(mib "$(kb VmRSS "$CONSOLE_PID")") MiB" \
 	"(VmHWM $(mib "$(kb VmHWM "$CONSOLE_PID")") MiB); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 if [ ${#RESULTS[@]} -gt 0 ]; then
-	med=$(printf '%s\n' "${RESULTS[@]}" | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')
-	echo "== Defender start to $N containers in the Console: ${RESULTS[*]} s; median $med s (${#RESULTS[@]} of $RUNS runs complete)"
+	if [ ${#MODE_LIST[@]} -gt 1 ]; then
+		for m in "${MODE_LIST[@]}"; do
+			read -r -a mr <<<"${MODE_RESULTS[$m]:-}"
+			[ ${#mr[@]} -gt 0 ] || continue
+			echo "== mode $m: ${mr[*]} s; median $(median "${mr[@]}") s"
+		done
+	fi
+	echo "== Defender start to $N containers in the Console: ${RESULTS[*]} s; median $(median "${RESULTS[@]}") s (${#RESULTS[@]} of $RUNS runs complete)"
 else
 	echo "== no run completed"
 fi

@@ -11,10 +11,12 @@
  * the receiver owns them outright.
  */
 #include "inventory.h"
+#include "cproc.h"
 #include "docker.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -328,11 +330,13 @@ static int build_ports(struct chk *c, const json_t *ns_ports, const struct inven
 			memcpy(inodes, facts->inodes, facts->ninodes * sizeof(*inodes));
 			qsort(inodes, facts->ninodes, sizeof(*inodes), u64_cmp);
 		}
+		/* what /proc shows: TCP listeners and bound, unconnected UDP sockets (not SCTP) */
 		for (size_t i = 0; i < npub; i++)
-			if (strcmp(ports[i].proto, "tcp") == 0)
+			if (strcmp(ports[i].proto, "tcp") == 0 || strcmp(ports[i].proto, "udp") == 0)
 				ports[i].listening = 0;
 		for (size_t i = 0; i < facts->nlisten; i++) {
 			const struct hostinfo_listen *l = &facts->listen[i];
+			const char *proto = l->udp ? "udp" : "tcp";
 			int mine, found = 0;
 
 			if (facts->inodes_known)
@@ -344,7 +348,7 @@ static int build_ports(struct chk *c, const json_t *ns_ports, const struct inven
 				continue;
 			for (size_t j = 0; j < n; j++) {
 				if (ports[j].container == l->port &&
-				    strcmp(ports[j].proto, "tcp") == 0) {
+				    strcmp(ports[j].proto, proto) == 0) {
 					ports[j].listening = 1;
 					found = 1;
 				}
@@ -358,7 +362,7 @@ static int build_ports(struct chk *c, const json_t *ns_ports, const struct inven
 			memset(&ports[n], 0, sizeof(ports[n]));
 			ports[n].container = l->port;
 			ports[n].host = host_network ? l->port : 0;
-			snprintf(ports[n].proto, sizeof(ports[n].proto), "tcp");
+			snprintf(ports[n].proto, sizeof(ports[n].proto), "%s", proto);
 			ports[n].listening = 1;
 			n++;
 		}
@@ -1042,8 +1046,10 @@ static json_t *new_part(const char *sid)
 			 "containers", "images");
 }
 
-int inventory_snapshot_messages(const json_t *host, const json_t *docker, const json_t *containers,
-				const json_t *images, json_t **out)
+/* inventory_snapshot_messages(); with copy == 0 the records of containers and images are put in
+ * the parts as they are (the caller built them for this and drops its arrays afterwards). */
+static int snapshot_messages(const json_t *host, const json_t *docker, const json_t *containers,
+			     const json_t *images, int copy, json_t **out)
 {
 	const json_t *lists[2] = { containers, images };
 	static const char *const names[2] = { "containers", "images" };
@@ -1068,7 +1074,7 @@ int inventory_snapshot_messages(const json_t *host, const json_t *docker, const 
 
 		json_array_foreach(lists[l], i, v) {
 			size_t sz = json_dumpb(v, NULL, 0, JSON_COMPACT) + 1;
-			json_t *copy;
+			json_t *rec;
 
 			if (nrec > 0 && cur_size + sz > INVENTORY_MSG_MAX) {
 				if (json_array_append_new(parts, cur) < 0) {
@@ -1081,9 +1087,9 @@ int inventory_snapshot_messages(const json_t *host, const json_t *docker, const 
 				cur_size = json_dumpb(cur, NULL, 0, JSON_COMPACT) + 48;
 				nrec = 0;
 			}
-			copy = json_deep_copy(v);
-			if (copy == NULL ||
-			    json_array_append_new(json_object_get(cur, names[l]), copy) < 0)
+			rec = copy ? json_deep_copy(v) : json_incref((json_t *)v);
+			if (rec == NULL ||
+			    json_array_append_new(json_object_get(cur, names[l]), rec) < 0)
 				goto fail;
 			cur_size += sz;
 			nrec++;
@@ -1111,6 +1117,12 @@ fail:
 	return r;
 }
 
+int inventory_snapshot_messages(const json_t *host, const json_t *docker, const json_t *containers,
+				const json_t *images, json_t **out)
+{
+	return snapshot_messages(host, docker, containers, images, 1, out);
+}
+
 /* ================================================================================================
  * The thread
  * ============================================================================================== */
@@ -1125,6 +1137,7 @@ struct inventory {
 	char *node_cluster;
 	char sock[128];
 	char proc_root[PATH_MAX];
+	char cgroup_root[PATH_MAX];
 	inventory_emit_fn emit;
 	void *arg;
 	pthread_t thread;
@@ -1149,7 +1162,62 @@ struct inventory {
 	char emitted_st[16];
 	char emitted_engine[DOCKER_VERSION_MAX];
 	int warned_list;
+	int warned_proc;            /* processes had to come from top once */
+	int force_top;              /* GARRISON_INVENTORY_TOP=1: always ask the engine (benchmarks) */
+	struct cproc_users *users;  /* the host's uid -> name, read again with every full listing */
 };
+
+/* ---- the model's values ----
+ * Container records are kept as their compact JSON text (a json string): a few hundred bytes of
+ * text instead of a tree of a hundred small allocations each, which is most of what 200 containers
+ * cost in memory. Records are built deterministically (same members, same order), so equal texts
+ * mean equal records. Images are few and stay objects. */
+
+static json_t *rec_text(const json_t *rec)
+{
+	char *s = json_dumps(rec, JSON_COMPACT);
+	json_t *t;
+
+	if (s == NULL)
+		return NULL;
+	t = json_stringn_nocheck(s, strlen(s)); /* jansson wrote it: valid UTF-8 */
+	free(s);
+	return t;
+}
+
+/* A new object for a model value: a parse of its text, or a deep copy of an object. */
+static json_t *rec_object(const json_t *v)
+{
+	if (json_is_string(v))
+		return json_loadb(json_string_value(v), json_string_length(v), 0, NULL);
+	return json_deep_copy(v);
+}
+
+static int rec_equal(const json_t *a, const json_t *b)
+{
+	if (json_is_string(a) && json_is_string(b))
+		return json_string_length(a) == json_string_length(b) &&
+		       memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) ==
+			       0;
+	return json_equal(a, b);
+}
+
+/* 1 for a running container. In the text, `,"state":"` can only be the record's own member: no
+ * nested object of a record has one, and a quote inside a string value is escaped. */
+static int rec_running(const json_t *v)
+{
+	if (json_is_string(v))
+		return strstr(json_string_value(v), ",\"state\":\"running\",") != NULL;
+	return json_is_string(json_object_get(v, "state")) &&
+	       strcmp(json_string_value(json_object_get(v, "state")), "running") == 0;
+}
+
+/* Gives the pages that freed memory leaves behind back to the kernel (every arena): after a
+ * listing or a snapshot the thread has freed far more than it keeps. */
+static void release_memory(void)
+{
+	malloc_trim(0);
+}
 
 static void inv_wake(struct inventory *inv)
 {
@@ -1265,11 +1333,9 @@ static json_t *host_record(struct inventory *inv)
 
 	if (h == NULL)
 		return NULL;
-	json_object_foreach(inv->containers, id, v) {
-		const char *st = json_string_value(json_object_get(v, "state"));
-		if (st && strcmp(st, "running") == 0)
+	json_object_foreach(inv->containers, id, v)
+		if (rec_running(v))
 			running++;
-	}
 	json_object_set_new(h, "containerCount",
 			    json_integer((json_int_t)json_object_size(inv->containers)));
 	json_object_set_new(h, "runningContainerCount", json_integer(running));
@@ -1278,6 +1344,7 @@ static json_t *host_record(struct inventory *inv)
 	return h;
 }
 
+/* Fresh records (new objects nobody else holds) of every value of a model map. */
 static json_t *values(const json_t *map)
 {
 	json_t *arr = json_array(), *v;
@@ -1286,7 +1353,7 @@ static json_t *values(const json_t *map)
 	if (arr == NULL)
 		return NULL;
 	json_object_foreach((json_t *)map, k, v) {
-		if (json_array_append(arr, v) < 0) {
+		if (json_array_append_new(arr, rec_object(v)) < 0) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -1300,14 +1367,19 @@ static void emit_snapshot(struct inventory *inv)
 	json_t *cs = values(inv->containers), *is = values(inv->images), *parts = NULL, *p;
 	size_t i;
 
+	/* the records are fresh: the parts take them over instead of copying them again */
 	if (host == NULL || docker == NULL || cs == NULL || is == NULL ||
-	    inventory_snapshot_messages(host, docker, cs, is, &parts) < 0) {
+	    snapshot_messages(host, docker, cs, is, 0, &parts) < 0) {
 		log_warn("inventory: out of memory building a snapshot");
 		atomic_store(&inv->resync, 1);
 		goto out;
 	}
 	log_debug("inventory: snapshot of %zu containers and %zu images in %zu messages",
 		  json_array_size(cs), json_array_size(is), json_array_size(parts));
+	/* the model's share of the heap, for docs/benchmarks.md */
+	json_decref(cs);
+	json_decref(is);
+	cs = is = NULL;
 	json_array_foreach(parts, i, p)
 		emit(inv, json_incref(p));
 out:
@@ -1316,12 +1388,21 @@ out:
 	json_decref(docker);
 	json_decref(cs);
 	json_decref(is);
+	release_memory();
+	{
+		struct mallinfo2 mi = mallinfo2();
+		log_debug("inventory: after the snapshot: %zu containers, %zu images; malloc in use "
+			  "%zu KiB, free %zu KiB, mmapped %zu KiB",
+			  json_object_size(inv->containers), json_object_size(inv->images),
+			  mi.uordblks / 1024, mi.fordblks / 1024, mi.hblkhd / 1024);
+	}
 }
 
+/* Emits {"type": type, member: rec}; rec is a model value (a record or its text), copied. */
 static void emit_record(struct inventory *inv, const char *type, const char *member,
 			const json_t *rec)
 {
-	json_t *copy = json_deep_copy(rec);
+	json_t *copy = rec_object(rec);
 
 	emit(inv, copy ? json_pack("{s:s,s:o}", "type", type, member, copy) : NULL);
 }
@@ -1346,6 +1427,8 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 	struct hostinfo_listen *listen = NULL;
 	uint64_t *inodes = NULL;
 	struct inventory_facts facts;
+	long *pids = NULL;
+	size_t npids = 0;
 	json_int_t pid;
 	int r, procs_trunc = 0;
 
@@ -1361,12 +1444,45 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 	pid = json_integer_value(json_object_get(json_object_get(inspect, "State"), "Pid"));
 	if (json_is_true(json_object_get(json_object_get(inspect, "State"), "Running")) &&
 	    pid > 0 && pid <= PID_MAX) {
-		snprintf(path, sizeof(path), "/containers/%s/top", id);
-		r = docker_get_json(inv->d, path, &top);
-		if (r < 0 && fatal(r))
+		/* The processes from /proc: no round trip to the engine, no `ps` forked by it. */
+		pids = malloc(INVENTORY_PROCESSES_MAX * sizeof(*pids));
+		if (pids == NULL) {
+			r = -ENOMEM;
 			goto out;
-		if (r < 0 && r != -EBUSY && r != -ENOENT)
-			log_warn("inventory: %s", docker_errmsg(inv->d));
+		}
+		r = inv->force_top ? -EPERM
+				   : cproc_pids(inv->proc_root, inv->cgroup_root, id, (long)pid,
+						pids, INVENTORY_PROCESSES_MAX, &npids, &procs_trunc);
+		if (r == 0) {
+			r = cproc_processes(inv->proc_root, inv->users, pids, npids,
+					    INVENTORY_CMD_MAX, &procs);
+			if (r < 0)
+				goto out;
+		} else if (r == -ENOMEM) {
+			goto out;
+		} else {
+			/* /proc does not show it (another PID namespace, no access, the container
+			 * just stopped): the engine's top, which is slow but sees everything */
+			if (!inv->force_top && !inv->warned_proc) {
+				inv->warned_proc = 1;
+				log_info("inventory: the processes of container %.12s are not visible "
+					 "in %s (%s); asking the engine (GET /containers/{id}/top) "
+					 "when that happens",
+					 id, inv->proc_root,
+					 r == -ESRCH ? "that pid is another process there"
+						     : strerror(-r));
+			} else {
+				log_debug("inventory: container %.12s: processes from top (%s)", id,
+					  strerror(-r));
+			}
+			procs_trunc = 0;
+			snprintf(path, sizeof(path), "/containers/%s/top", id);
+			r = docker_get_json(inv->d, path, &top);
+			if (r < 0 && fatal(r))
+				goto out;
+			if (r < 0 && r != -EBUSY && r != -ENOENT)
+				log_warn("inventory: %s", docker_errmsg(inv->d));
+		}
 		if (top != NULL) {
 			procs_trunc = inventory_processes(top, &procs, err, sizeof(err));
 			if (procs_trunc < 0) {
@@ -1411,6 +1527,7 @@ static int collect_container(struct inventory *inv, const char *id, json_t **rec
 	else if (procs_trunc)
 		json_object_set_new(*rec, "processesTruncated", json_true());
 out:
+	free(pids);
 	free(listen);
 	free(inodes);
 	json_decref(inspect);
@@ -1457,7 +1574,10 @@ static int list_containers(struct inventory *inv, json_t **out)
 		if (r < 0 && fatal(r))
 			goto fail;
 		if (r == 0) {
-			if (json_object_set_new(map, id, rec) < 0) {
+			json_t *text = rec_text(rec);
+
+			json_decref(rec);
+			if (text == NULL || json_object_set_new(map, id, text) < 0) {
 				r = -ENOMEM;
 				goto fail;
 			}
@@ -1559,11 +1679,30 @@ static void apply_diff(struct inventory *inv, json_t **model, json_t *next, cons
 			emit_removed(inv, removed_type, id);
 	json_object_foreach(next, id, v) {
 		const json_t *old = json_object_get(*model, id);
-		if (old == NULL || !json_equal(old, v))
+		if (old == NULL || !rec_equal(old, v))
 			emit_record(inv, type, type, v);
 	}
 	json_decref(*model);
 	*model = next;
+}
+
+/* (Re)reads the host's passwd for the user names of processes: `ps -ef` on the host, which top
+ * runs, prints those. Without it, processes show numeric uids. */
+static void load_users(struct inventory *inv)
+{
+	char path[PATH_MAX + 16];
+	struct cproc_users *u = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/etc/passwd",
+		 strcmp(inv->host_root, "/") == 0 ? "" : inv->host_root);
+	r = cproc_users_load(path, &u);
+	if (r < 0 && r != -ENOMEM && inv->users != NULL)
+		return; /* keep the last good table */
+	if (r < 0)
+		log_debug("inventory: cannot read %s: %s", path, strerror(-r));
+	cproc_users_free(inv->users);
+	inv->users = u;
 }
 
 /* Lists everything again. With snapshot set, replaces the model and emits a full snapshot
@@ -1573,6 +1712,7 @@ static int sync_all(struct inventory *inv, int snapshot)
 	json_t *cs = NULL, *is = NULL;
 	int r;
 
+	load_users(inv);
 	r = list_containers(inv, &cs);
 	if (r < 0)
 		return r;
@@ -1581,6 +1721,7 @@ static int sync_all(struct inventory *inv, int snapshot)
 		json_decref(cs);
 		return r;
 	}
+	release_memory(); /* what listing and inspecting left free */
 	if (snapshot) {
 		json_decref(inv->containers);
 		json_decref(inv->images);
@@ -1603,7 +1744,7 @@ static int sync_all(struct inventory *inv, int snapshot)
 static int refresh_container(struct inventory *inv, const char *id)
 {
 	const json_t *old = json_object_get(inv->containers, id);
-	json_t *rec;
+	json_t *rec, *text;
 	int r = collect_container(inv, id, &rec);
 
 	if (r == -ENOENT) {
@@ -1619,9 +1760,17 @@ static int refresh_container(struct inventory *inv, const char *id)
 		json_decref(rec);
 		return 0;
 	}
-	if (old == NULL || !json_equal(old, rec))
-		emit_record(inv, "container", "container", rec);
-	json_object_set_new(inv->containers, id, rec);
+	text = rec_text(rec);
+	if (text == NULL) {
+		json_decref(rec);
+		return -ENOMEM;
+	}
+	/* the record itself goes out (no copy); the model keeps its text */
+	if (old == NULL || !rec_equal(old, text))
+		emit(inv, json_pack("{s:s,s:o}", "type", "container", "container", rec));
+	else
+		json_decref(rec);
+	json_object_set_new(inv->containers, id, text);
 	return 0;
 }
 
@@ -1831,6 +1980,7 @@ static void inv_free(struct inventory *inv)
 	json_decref(inv->containers);
 	json_decref(inv->images);
 	json_decref(inv->dirty);
+	cproc_users_free(inv->users);
 	pthread_mutex_destroy(&inv->mu);
 	free(inv->host_root);
 	free(inv->node_cluster);
@@ -1841,6 +1991,7 @@ int inventory_start(const char *docker_addr, const char *host_root, const char *
 		    inventory_emit_fn emit_fn, void *arg, struct inventory **out)
 {
 	struct inventory *inv;
+	pthread_attr_t attr;
 	const char *env;
 	int r;
 
@@ -1874,7 +2025,26 @@ int inventory_start(const char *docker_addr, const char *host_root, const char *
 	r = docker_new(inv->sock, &inv->stop, &inv->d);
 	if (r < 0)
 		goto fail;
-	hostinfo_proc_root(inv->host_root, inv->proc_root, sizeof(inv->proc_root));
+	/* GARRISON_PROC_ROOT and GARRISON_CGROUP_ROOT are for tests: a recorded tree of
+	 * processes and cgroups instead of the host's */
+	env = getenv("GARRISON_PROC_ROOT");
+	if (env != NULL && env[0] == '/')
+		snprintf(inv->proc_root, sizeof(inv->proc_root), "%s", env);
+	else
+		hostinfo_proc_root(inv->host_root, inv->proc_root, sizeof(inv->proc_root));
+	env = getenv("GARRISON_INVENTORY_TOP");
+	inv->force_top = env != NULL && strcmp(env, "1") == 0;
+	if (inv->force_top)
+		log_info("inventory: processes from the engine's top (GARRISON_INVENTORY_TOP=1)");
+	env = getenv("GARRISON_CGROUP_ROOT");
+	if (env != NULL && env[0] == '/') {
+		snprintf(inv->cgroup_root, sizeof(inv->cgroup_root), "%s", env);
+	} else {
+		snprintf(inv->cgroup_root, sizeof(inv->cgroup_root), "%s/sys/fs/cgroup",
+			 strcmp(inv->host_root, "/") == 0 ? "" : inv->host_root);
+		if (access(inv->cgroup_root, X_OK) != 0)
+			snprintf(inv->cgroup_root, sizeof(inv->cgroup_root), "/sys/fs/cgroup");
+	}
 	inv->refresh_s = INVENTORY_REFRESH_S;
 	env = getenv("GARRISON_INVENTORY_REFRESH_SEC");
 	if (env != NULL && env[0] != '\0') {
@@ -1893,7 +2063,12 @@ int inventory_start(const char *docker_addr, const char *host_root, const char *
 	snprintf(inv->st_err, sizeof(inv->st_err), "not contacted yet");
 	/* the first status a session reaches is always emitted */
 	inv->emitted_st[0] = '\0';
-	r = pthread_create(&inv->thread, NULL, inv_main, inv);
+	/* 1 MiB of stack instead of the default 8: deep enough for jansson's parser at its
+	 * maximum depth (2048) on hostile JSON, with room to spare */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 1u << 20);
+	r = pthread_create(&inv->thread, &attr, inv_main, inv);
+	pthread_attr_destroy(&attr);
 	if (r != 0) {
 		r = -r;
 		goto fail;

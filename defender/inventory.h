@@ -1,7 +1,8 @@
 /*
  * inventory: what runs on this host — its containers, its images and the host itself — kept in
  * step with the Docker engine and sent to the Console as messages. One thread per inventory talks
- * to the engine (docker.h): it lists containers (all) and images, then follows GET /events, so a
+ * to the engine (docker.h): it lists containers (all) and images, reads the processes and
+ * listening ports of running ones from /proc (cproc.h, hostinfo.h), then follows GET /events, so a
  * container that starts or stops reaches the emit callback within a second or two; every
  * INVENTORY_REFRESH_S seconds it lists everything again and sends what changed (processes and
  * listening ports change without events).
@@ -57,7 +58,10 @@ typedef void (*inventory_emit_fn)(json_t *msg, void *arg);
 /* Starts the inventory thread. docker_addr: DOCKER_CLIENT_ADDRESS ("/path" or "unix:///path";
  * NULL or "" = /var/run/docker.sock). host_root: where the host's / is visible (NULL or "" =
  * /proc/1/root when readable, else "/"); /proc/PID of containers is read from host_root/proc when
- * that is a procfs, else from /proc. node_cluster: this node's cluster name (NULL = none); a
+ * that is a procfs, else from /proc, and their cgroups from host_root/sys/fs/cgroup, else
+ * /sys/fs/cgroup (the environment variables GARRISON_PROC_ROOT and GARRISON_CGROUP_ROOT override
+ * both, for tests; GARRISON_INVENTORY_TOP=1 makes every container's processes come from the
+ * engine's top, for benchmarks). node_cluster: this node's cluster name (NULL = none); a
  * container's own com.amazonaws.ecs.cluster label wins over it. Strings are copied. The engine is
  * contacted only from the thread, so this returns at once: 0 and *out, -EPROTONOSUPPORT or
  * -EINVAL for an unusable docker_addr, -ENOMEM, or -errno from pthread_create. */
@@ -82,7 +86,7 @@ void inventory_stop(struct inventory *inv);
 
 /* Facts about a container that the engine does not give, read from /proc. */
 struct inventory_facts {
-	const struct hostinfo_listen *listen; /* listening sockets of its network namespace */
+	const struct hostinfo_listen *listen; /* listening TCP and bound UDP sockets of its netns */
 	size_t nlisten;
 	int listen_known;     /* 0: unknown (not running, or /proc unreadable): no "listening" */
 	const uint64_t *inodes; /* socket inodes its processes hold */
@@ -92,7 +96,8 @@ struct inventory_facts {
 };
 
 /* Builds our container record from GET /containers/{id}/json (inspect), the processes made by
- * inventory_processes() from GET /containers/{id}/top (NULL when not running or unknown) and facts
+ * cproc_processes() from /proc or by inventory_processes() from GET /containers/{id}/top (NULL
+ * when not running or unknown) and facts
  * (NULL = none). node_cluster may be NULL. Returns 0 and *out (a new reference), or -EBADMSG with
  * a sentence in err when inspect lacks a required member or has one of the wrong type or size
  * (-ENOMEM when out of memory). Over-long or too many labels, processes, ports... are cut to the

@@ -1,5 +1,6 @@
 /*
- * hostinfo: listening TCP sockets and per-process socket inodes from a procfs, and the host record
+ * hostinfo: listening TCP sockets, bound UDP sockets and per-process socket inodes from a procfs,
+ * and the host record
  * of the inventory. The tables are read line by line with a fixed buffer, so a host with a million
  * sockets costs time but never memory; every field of a line is checked before it is used.
  */
@@ -61,11 +62,12 @@ static const char *skip_token(const char *p)
 	return p;
 }
 
-int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *out)
+/* One line of a tcp, tcp6, udp or udp6 table (the four share their layout). */
+static int parse_line(const char *line, int v6, int udp, struct hostinfo_listen *out)
 {
 	const char *p = skip_spaces(line);
 	size_t addr_digits = v6 ? 32 : 8;
-	uint64_t words[4] = { 0 }, port, rport, st, inode = 0;
+	uint64_t words[4] = { 0 }, port, rport, st, inode = 0, rany = 0;
 	int loopback;
 
 	if (*p == '\0' || *p == '\n')
@@ -92,6 +94,7 @@ int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *ou
 		uint64_t w;
 		if (hex_field(&p, 8, &w) < 0)
 			return -EBADMSG;
+		rany |= w;
 	}
 	if (*p++ != ':' || hex_field(&p, 4, &rport) < 0 || (*p != ' ' && *p != '\t'))
 		return -EBADMSG;
@@ -115,8 +118,13 @@ int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *ou
 	}
 	if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\0')
 		return -EBADMSG;
-	if (st != 0x0A)
+	if (udp) {
+		/* 07 is TCP_CLOSE, which UDP uses for "not connected"; a connected one is 01 */
+		if (st != 0x07 || rany != 0 || rport != 0 || port == 0)
+			return 0;
+	} else if (st != 0x0A) {
 		return 0;
+	}
 	/* The words are __be32 values printed as native integers: on this little-endian host
 	 * 127.0.0.1 reads 0100007F, and ::1 ends with the word 01000000. */
 	if (v6)
@@ -127,12 +135,23 @@ int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *ou
 	memset(out, 0, sizeof(*out));
 	out->port = (uint16_t)port;
 	out->v6 = v6 ? 1 : 0;
+	out->udp = udp ? 1 : 0;
 	out->loopback = (uint8_t)loopback;
 	out->inode = inode;
 	return 1;
 }
 
-int hostinfo_parse_tcp(const char *text, size_t len, int v6, struct hostinfo_listen *out,
+int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *out)
+{
+	return parse_line(line, v6, 0, out);
+}
+
+int hostinfo_parse_udp_line(const char *line, int v6, struct hostinfo_listen *out)
+{
+	return parse_line(line, v6, 1, out);
+}
+
+static int parse_table(const char *text, size_t len, int v6, int udp, struct hostinfo_listen *out,
 		       size_t max, size_t *n)
 {
 	char line[HOSTINFO_LINE_MAX + 1];
@@ -151,7 +170,7 @@ int hostinfo_parse_tcp(const char *text, size_t len, int v6, struct hostinfo_lis
 		off += l + (nl ? 1 : 0);
 		if (memchr(line, '\0', l) != NULL)
 			return -EBADMSG;
-		r = hostinfo_parse_tcp_line(line, v6, &one);
+		r = parse_line(line, v6, udp, &one);
 		if (r < 0)
 			return r;
 		if (r == 1) {
@@ -163,7 +182,20 @@ int hostinfo_parse_tcp(const char *text, size_t len, int v6, struct hostinfo_lis
 	return 0;
 }
 
-static int read_table(const char *path, int v6, struct hostinfo_listen *out, size_t max, size_t *n)
+int hostinfo_parse_tcp(const char *text, size_t len, int v6, struct hostinfo_listen *out,
+		       size_t max, size_t *n)
+{
+	return parse_table(text, len, v6, 0, out, max, n);
+}
+
+int hostinfo_parse_udp(const char *text, size_t len, int v6, struct hostinfo_listen *out,
+		       size_t max, size_t *n)
+{
+	return parse_table(text, len, v6, 1, out, max, n);
+}
+
+static int read_table(const char *path, int v6, int udp, struct hostinfo_listen *out, size_t max,
+		      size_t *n)
 {
 	char line[HOSTINFO_LINE_MAX + 2];
 	struct hostinfo_listen one;
@@ -180,7 +212,7 @@ static int read_table(const char *path, int v6, struct hostinfo_listen *out, siz
 			r = -EBADMSG;
 			break;
 		}
-		r = hostinfo_parse_tcp_line(line, v6, &one);
+		r = parse_line(line, v6, udp, &one);
 		if (r < 0)
 			break;
 		if (r == 1) {
@@ -201,19 +233,28 @@ static int read_table(const char *path, int v6, struct hostinfo_listen *out, siz
 int hostinfo_listening(const char *proc_root, long pid, struct hostinfo_listen *out, size_t max,
 		       size_t *n)
 {
+	static const struct {
+		const char *name;
+		int v6, udp;
+	} rest[] = { { "tcp6", 1, 0 }, { "udp", 0, 1 }, { "udp6", 1, 1 } };
 	char path[PATH_MAX];
 	int r;
 
 	if (pid <= 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%ld/net/tcp", proc_root, pid);
-	r = read_table(path, 0, out, max, n);
+	r = read_table(path, 0, 0, out, max, n);
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "%s/%ld/net/tcp6", proc_root, pid);
-	r = read_table(path, 1, out, max, n);
-	/* a kernel without IPv6 has no tcp6 */
-	return r == -ENOENT ? 0 : r;
+	/* a kernel without IPv6 has no tcp6 and udp6; one without UDP (or a recorded table in a
+	 * test) no udp: the process is known to exist by now */
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%ld/net/%s", proc_root, pid, rest[i].name);
+		r = read_table(path, rest[i].v6, rest[i].udp, out, max, n);
+		if (r < 0 && r != -ENOENT)
+			return r;
+	}
+	return 0;
 }
 
 int hostinfo_socket_inodes(const char *proc_root, long pid, uint64_t *out, size_t max, size_t *n)

@@ -1,7 +1,8 @@
 /*
  * hostinfo: facts about the host's processes and sockets, read from a procfs, beyond what sysinfo
- * reports: which TCP ports a network namespace listens on (/proc/PID/net/tcp and tcp6, state 0A)
- * and which sockets a process holds (/proc/PID/fd). The Defender's inventory uses them for the
+ * reports: which TCP ports a network namespace listens on (/proc/PID/net/tcp and tcp6, state 0A),
+ * which UDP ports it has bound without connecting them (/proc/PID/net/udp and udp6: state 07,
+ * remote address and port zero) and which sockets a process holds (/proc/PID/fd). The Defender's inventory uses them for the
  * listening ports of containers; Radar can use them for the host's own.
  *
  * Everything read here is treated as untrusted text: lines are bounded to HOSTINFO_LINE_MAX, a
@@ -21,10 +22,11 @@
 #define HOSTINFO_LINES_MAX 1000000     /* sockets read from one table */
 #define HOSTINFO_FDS_MAX 65536         /* descriptors looked at per process */
 
-/* One listening TCP socket. */
+/* One listening TCP socket, or one bound and unconnected UDP socket. */
 struct hostinfo_listen {
 	uint16_t port;
-	uint8_t v6;          /* from tcp6 */
+	uint8_t v6;          /* from tcp6 or udp6 */
+	uint8_t udp;         /* from udp or udp6 (else TCP) */
 	uint8_t loopback;    /* bound to 127.0.0.0/8 or ::1 only */
 	uint64_t inode;      /* socket inode, to match against hostinfo_socket_inodes() */
 };
@@ -40,9 +42,19 @@ int hostinfo_parse_tcp_line(const char *line, int v6, struct hostinfo_listen *ou
 int hostinfo_parse_tcp(const char *text, size_t len, int v6, struct hostinfo_listen *out,
 		       size_t max, size_t *n);
 
-/* The listening TCP sockets of the network namespace of process pid: proc_root/PID/net/tcp then
- * tcp6, appended to out[*n..max). Returns 0, -ENOENT when the process is gone, -EBADMSG, -E2BIG,
- * or another -errno. */
+/* Parses one line of /proc/PID/net/udp (v6 == 0) or udp6 (v6 == 1). Returns 1 and fills *out
+ * (udp = 1) for a bound, unconnected socket (state 07, remote address and port zero, local port
+ * not zero): one that receives datagrams from anyone, the UDP form of listening. 0 for another
+ * socket or the header line, -EBADMSG for a malformed line. */
+int hostinfo_parse_udp_line(const char *line, int v6, struct hostinfo_listen *out);
+
+/* hostinfo_parse_tcp() for a udp or udp6 table. */
+int hostinfo_parse_udp(const char *text, size_t len, int v6, struct hostinfo_listen *out,
+		       size_t max, size_t *n);
+
+/* The listening sockets of the network namespace of process pid: proc_root/PID/net/tcp, tcp6, udp
+ * then udp6 (a missing tcp6, udp or udp6 is skipped), appended to out[*n..max). Returns 0,
+ * -ENOENT when the process is gone, -EBADMSG, -E2BIG, or another -errno. */
 int hostinfo_listening(const char *proc_root, long pid, struct hostinfo_listen *out, size_t max,
 		       size_t *n);
 

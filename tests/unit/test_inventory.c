@@ -18,6 +18,7 @@
 #include "t.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@
 #include <garrison/log.h>
 #include <garrison/util.h>
 
+#include "../../defender/cproc.h"
 #include "../../defender/docker.h"
 #include "../../defender/inventory.h"
 
@@ -1860,9 +1862,378 @@ T_TEST(inventory_without_engine)
 	json_array_clear(sink.msgs);
 }
 
+/* ================================================================================================
+ * UDP sockets and processes from /proc (cproc)
+ * ============================================================================================== */
+
+T_TEST(proc_net_udp)
+{
+	struct hostinfo_listen l[16], one;
+	size_t n = 0, len;
+	char *text = read_data("proc/udp-listener/net/udp", &len);
+
+	if (text == NULL) {
+		T_CHECK(0);
+		return;
+	}
+	/* a real table: busybox udhcpd (0.0.0.0:67) in a container of its own */
+	T_CHECK_INT(hostinfo_parse_udp(text, len, 0, l, 16, &n), 0);
+	free(text);
+	T_CHECK_INT(n, 1);
+	T_CHECK_INT(l[0].port, 67);
+	T_CHECK_INT(l[0].udp, 1);
+	T_CHECK_INT(l[0].v6, 0);
+	T_CHECK_INT(l[0].loopback, 0);
+	T_CHECK_INT(l[0].inode, 6431340);
+	text = read_data("proc/udp-listener/net/udp6", &len);
+	n = 0;
+	T_CHECK_INT(hostinfo_parse_udp(text ? text : "", text ? len : 0, 1, l, 16, &n), 0);
+	T_CHECK_INT(n, 0);
+	free(text);
+	/* bound and unconnected: listening; connected (01), or 07 with a peer, or port 0: not */
+	T_CHECK_INT(hostinfo_parse_udp_line("  118: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 31337 2 0000000000000000 0", 0, &one), 1);
+	T_CHECK_INT(one.port, 53);
+	T_CHECK_INT(one.loopback, 1);
+	T_CHECK_INT(one.inode, 31337);
+	T_CHECK_INT(hostinfo_parse_udp_line("  118: 0100007F:0035 0100007F:D2A4 01 00000000:00000000 00:00000000 00000000     0        0 31338 2 0000000000000000 0", 0, &one), 0);
+	T_CHECK_INT(hostinfo_parse_udp_line("  118: 0100007F:0035 0100007F:0000 07 00000000:00000000 00:00000000 00000000     0        0 31339 2 0000000000000000 0", 0, &one), 0);
+	T_CHECK_INT(hostinfo_parse_udp_line("  118: 00000000:0000 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 31340 2 0000000000000000 0", 0, &one), 0);
+	T_CHECK_INT(hostinfo_parse_udp_line("  5: 00000000000000000000000000000000:14E9 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 4242 2 0000000000000000 0", 1, &one), 1);
+	T_CHECK_INT(one.port, 5353);
+	T_CHECK_INT(one.v6, 1);
+	T_CHECK_INT(one.udp, 1);
+	/* the TCP parser never takes a UDP socket for a listener, nor the reverse */
+	T_CHECK_INT(hostinfo_parse_tcp_line("  118: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 31337 2 0000000000000000 0", 0, &one), 0);
+	T_CHECK_INT(hostinfo_parse_udp_line("   0: 0100007F:46A0 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 99 1", 0, &one), 0);
+	/* malformed */
+	T_CHECK_INT(hostinfo_parse_udp_line("  118: 0100007F:0035 00000000:0000 07", 0, &one), -EBADMSG);
+	T_CHECK_INT(hostinfo_parse_udp_line("  118: 0100007F:0035 00000000:0000 07 0:0 0:0 0 0 0 1", 1, &one), -EBADMSG);
+}
+
+T_TEST(container_udp_port)
+{
+	struct hostinfo_listen listen[3];
+	uint64_t inodes[2] = { 7001, 7002 };
+	struct inventory_facts f;
+	const json_t *p, *ports;
+	json_t *insp = load_json("containers/inspect-priv-web.json"), *rec = NULL;
+	char err[320];
+	size_t i;
+	int udp_seen = 0;
+
+	if (insp == NULL) {
+		T_CHECK(0);
+		return;
+	}
+	/* published 5353/udp (not listening), and nc -u -l on 28552 (not published) */
+	json_object_set_new(json_object_get(json_object_get(insp, "NetworkSettings"), "Ports"), "5353/udp",
+			    json_pack("[{s:s,s:s}]", "HostIp", "0.0.0.0", "HostPort", "15353"));
+	memset(listen, 0, sizeof(listen));
+	listen[0].port = 28552;
+	listen[0].udp = 1;
+	listen[0].inode = 7001;
+	listen[1].port = 28552; /* the same socket seen in udp6: one entry */
+	listen[1].udp = 1;
+	listen[1].v6 = 1;
+	listen[1].inode = 7002;
+	listen[2].port = 9999; /* another process's: not the container's */
+	listen[2].udp = 1;
+	listen[2].inode = 8000;
+	memset(&f, 0, sizeof(f));
+	f.listen = listen;
+	f.nlisten = 3;
+	f.listen_known = 1;
+	f.inodes = inodes;
+	f.ninodes = 2;
+	f.inodes_known = 1;
+	T_CHECK_INT(inventory_container_record(insp, NULL, &f, NULL, &rec, err, sizeof(err)), 0);
+	json_decref(insp);
+	ports = jget(rec, "network.ports");
+	json_array_foreach(ports, i, p) {
+		const char *proto = sget(p, "protocol");
+		long long c = json_integer_value(json_object_get(p, "container"));
+
+		T_CHECK(proto != NULL);
+		if (proto == NULL || strcmp(proto, "udp") != 0)
+			continue;
+		udp_seen++;
+		if (c == 28552) {
+			T_CHECK(json_is_true(json_object_get(p, "listening")));
+			T_CHECK(json_is_false(json_object_get(p, "nat")));
+			T_CHECK(json_object_get(p, "host") == NULL);
+		} else {
+			T_CHECK_INT(c, 5353);
+			T_CHECK(json_is_false(json_object_get(p, "listening")));
+			T_CHECK(json_is_true(json_object_get(p, "nat")));
+			T_CHECK_INT(json_integer_value(json_object_get(p, "host")), 15353);
+		}
+	}
+	T_CHECK_INT(udp_seen, 2);
+	json_decref(rec);
+}
+
+/* A recorded /proc and cgroup tree under tmp_dir/<name>: put_file(root, "proc/1/stat", text). */
+static void put_file(const char *root, const char *rel, const char *data, size_t len)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	char *slash;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	T_CHECK_INT(util_mkdirs(dir, 0755), 0);
+	T_CHECK_INT(util_write_file(path, data, len, 0644), 0);
+}
+
+#define CPROC_ID "5f0b8d2b4ad1e7a2b5d34a5e8f6ad5a3c0d7c2f0e6b9a1b2c3d4e5f60718293a"
+#define CPROC_OTHER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* One process in the tree: stat, status (uid), cmdline and cgroup. */
+static void put_proc(const char *root, long pid, const char *comm, long ppid, long euid,
+		     const char *cmdline, size_t cmdlen, const char *cgroup)
+{
+	char rel[64], buf[1024];
+	int n;
+
+	snprintf(rel, sizeof(rel), "proc/%ld/stat", pid);
+	n = snprintf(buf, sizeof(buf), "%ld (%s) S %ld %ld %ld 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 5000 1000 10\n",
+		     pid, comm, ppid, pid, pid);
+	put_file(root, rel, buf, (size_t)n);
+	snprintf(rel, sizeof(rel), "proc/%ld/status", pid);
+	n = snprintf(buf, sizeof(buf), "Name:\t%.15s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%ld\nPid:\t%ld\nPPid:\t%ld\nUid:\t0\t%ld\t%ld\t%ld\nGid:\t0\t0\t0\t0\n",
+		     comm, pid, pid, ppid, euid, euid, euid);
+	put_file(root, rel, buf, (size_t)n);
+	snprintf(rel, sizeof(rel), "proc/%ld/cmdline", pid);
+	put_file(root, rel, cmdline, cmdlen);
+	snprintf(rel, sizeof(rel), "proc/%ld/cgroup", pid);
+	put_file(root, rel, cgroup, strlen(cgroup));
+}
+
+/* The process with this pid in a list from cproc_processes(). */
+static const json_t *proc_of(const json_t *procs, long pid)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(procs, i, p)
+		if (json_integer_value(json_object_get(p, "pid")) == pid)
+			return p;
+	return NULL;
+}
+
+T_TEST(processes_from_proc)
+{
+	/* a hybrid host (v1 controllers + v2 in unified), as the test machines */
+	static const char cg[] = "12:pids:/docker/" CPROC_ID "\n4:memory:/docker/" CPROC_ID "\n"
+				 "1:name=systemd:/docker/" CPROC_ID "\n0::/docker/" CPROC_ID "\n";
+	static const char cg_host[] = "12:pids:/\n4:memory:/\n1:name=systemd:/init.scope\n0::/init.scope\n";
+	char root[PATH_MAX], proc[PATH_MAX + 8], cgr[PATH_MAX + 32], big[3000], *raw;
+	long pids[8];
+	size_t n = 0;
+	int trunc = 0;
+	json_t *procs = NULL;
+	const json_t *p;
+	struct cproc_users *users = NULL;
+	char name[64];
+
+	snprintf(root, sizeof(root), "%s/cproc", tmp_dir);
+	snprintf(proc, sizeof(proc), "%s/proc", root);
+	snprintf(cgr, sizeof(cgr), "%s/sys/fs/cgroup", root);
+	put_proc(root, 4100, "sleep", 4090, 0, "sleep\0" "600\0", 10, cg);
+	/* a child with a directory in argv[0], run as nobody */
+	put_proc(root, 4107, "nc", 4100, 65534, "/bin/nc\0-u\0-l\0-p\0" "28552\0", 24, cg);
+	/* a zombie: no command line */
+	put_proc(root, 4105, "defunct (x)", 4100, 0, "", 0, cg);
+	/* invalid UTF-8 and a control character; a cut over the limit */
+	put_proc(root, 4103, "weird", 4100, 1000, "a\xff\x01" "b\0\xc3\xa9t\xc3\xa9\0", 11, cg);
+	memset(big, 'x', sizeof(big));
+	memcpy(big + 1022, "\xe2\x82\xac", 3); /* a 3-byte character across the 1 KiB cut */
+	put_proc(root, 4104, "long", 4100, 0, big, sizeof(big), cg);
+	/* a process of the host in the same PID namespace: not the container's */
+	put_proc(root, 1, "systemd", 0, 0, "/sbin/init\0", 11, cg_host);
+	put_file(root, "sys/fs/cgroup/unified/docker/" CPROC_ID "/cgroup.procs",
+		 "4100\n4107\n4103\n4104\n4105\n", 25);
+	{
+		static const char pw[] = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+					 "bad line\n\xff\xfe:x:1000:1000::/:/bin/sh\n";
+		put_file(root, "etc/passwd", pw, strlen(pw));
+	}
+
+	/* from the v2 hierarchy under "unified", in pid order */
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4100, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(n, 5);
+	T_CHECK_INT(trunc, 0);
+	T_CHECK_INT(pids[0], 4100);
+	T_CHECK_INT(pids[1], 4103);
+	T_CHECK_INT(pids[4], 4107);
+	/* more than fit */
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4100, pids, 3, &n, &trunc), 0);
+	T_CHECK_INT(n, 3);
+	T_CHECK_INT(trunc, 1);
+	/* a hybrid host whose engine does not use the v2 hierarchy: the anchor's v2 cgroup is the
+	 * root, shared with the host; only the v1 cgroup that names the container counts */
+	put_proc(root, 4200, "sleep", 1, 0, "sleep\0", 6, "12:pids:/docker/" CPROC_OTHER "\n0::/\n");
+	put_file(root, "sys/fs/cgroup/unified/cgroup.procs", "1\n4200\n", 7);
+	put_file(root, "sys/fs/cgroup/pids/docker/" CPROC_OTHER "/cgroup.procs", "4200\n", 5);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_OTHER, 4200, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(n, 1);
+	T_CHECK_INT(pids[0], 4200);
+	/* the anchor is not the container's (another PID namespace): refused */
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_OTHER, 4100, pids, 8, &n, &trunc), -ESRCH);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 1, pids, 8, &n, &trunc), -ESRCH);
+	/* gone */
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4199, pids, 8, &n, &trunc), -ENOENT);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 0, pids, 8, &n, &trunc), -EINVAL);
+	/* no cgroup file system: a scan of /proc finds the same processes */
+	T_CHECK_INT(cproc_pids(proc, NULL, CPROC_ID, 4100, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(n, 5);
+	T_CHECK_INT(pids[0], 4100);
+	T_CHECK_INT(pids[4], 4107);
+	T_CHECK_INT(cproc_pids(proc, "/nonexistent", CPROC_ID, 4107, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(n, 5);
+	/* a v1 hierarchy only (pure v1 host): the pids controller's */
+	put_file(root, "v1/pids/docker/" CPROC_ID "/cgroup.procs", "4100\n4107\n", 10);
+	snprintf(cgr, sizeof(cgr), "%s/v1", root);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4100, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(n, 2);
+	/* a cgroup.procs that does not list the anchor is not the container's: the scan decides */
+	put_file(root, "v1/pids/docker/" CPROC_ID "/cgroup.procs", "4107\n", 5);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4100, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(n, 5);
+	/* garbage in cgroup.procs */
+	put_file(root, "v1/pids/docker/" CPROC_ID "/cgroup.procs", "4100\nfoo\n", 9);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4100, pids, 8, &n, &trunc), -EBADMSG);
+	snprintf(cgr, sizeof(cgr), "%s/sys/fs/cgroup", root);
+
+	/* the processes, as `ps -ef` through top would give them */
+	snprintf(cgr, sizeof(cgr), "%s/etc/passwd", root);
+	T_CHECK_INT(cproc_users_load(cgr, &users), 0);
+	snprintf(cgr, sizeof(cgr), "%s/sys/fs/cgroup", root);
+	T_CHECK_INT(cproc_pids(proc, cgr, CPROC_ID, 4100, pids, 8, &n, &trunc), 0);
+	T_CHECK_INT(cproc_processes(proc, users, pids, n, 1024, &procs), 0);
+	T_CHECK_INT(json_array_size(procs), 5);
+	p = proc_of(procs, 4100);
+	T_CHECK_STR(sget(p, "name"), "sleep");
+	T_CHECK_STR(sget(p, "cmdline"), "sleep 600");
+	T_CHECK_STR(sget(p, "user"), "root");
+	T_CHECK_INT(json_integer_value(json_object_get(p, "ppid")), 4090);
+	p = proc_of(procs, 4107);
+	T_CHECK_STR(sget(p, "name"), "nc");
+	T_CHECK_STR(sget(p, "cmdline"), "/bin/nc -u -l -p 28552");
+	T_CHECK_STR(sget(p, "user"), "nobody");
+	T_CHECK_INT(json_integer_value(json_object_get(p, "ppid")), 4100);
+	p = proc_of(procs, 4105);
+	T_CHECK_STR(sget(p, "cmdline"), "[defunct (x)]");
+	p = proc_of(procs, 4103);
+	T_CHECK_STR(sget(p, "cmdline"), "a??b \xc3\xa9t\xc3\xa9");
+	T_CHECK_STR(sget(p, "user"), "1000"); /* its passwd line was not a valid name */
+	p = proc_of(procs, 4104);
+	T_CHECK(json_is_true(json_object_get(p, "cmdlineTruncated")));
+	T_CHECK_INT(strlen(sget(p, "cmdline")), 1022);
+	json_decref(procs);
+	/* a process that exited meanwhile is left out */
+	pids[0] = 4100;
+	pids[1] = 4188;
+	T_CHECK_INT(cproc_processes(proc, users, pids, 2, 1024, &procs), 0);
+	T_CHECK_INT(json_array_size(procs), 1);
+	json_decref(procs);
+	/* users: names, else numbers */
+	T_CHECK_STR(cproc_user_name(users, 65534, name, sizeof(name)), "nobody");
+	T_CHECK_STR(cproc_user_name(users, 4242, name, sizeof(name)), "4242");
+	T_CHECK_STR(cproc_user_name(NULL, 0, name, sizeof(name)), "0");
+	cproc_users_free(users);
+	cproc_users_free(NULL);
+	T_CHECK_INT(cproc_users_load("/nonexistent/passwd", &users), -ENOENT);
+	T_CHECK(users == NULL);
+	/* the cleaner: valid UTF-8 out, whatever comes in */
+	raw = malloc(16);
+	T_CHECK_INT(cproc_clean_text("\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", 9, raw, 16), 9);
+	T_CHECK_STR(raw, "?????????");
+	T_CHECK_INT(cproc_clean_text("ok\xf0\x9f\x99\x82", 6, raw, 16), 6);
+	T_CHECK_STR(raw, "ok\xf0\x9f\x99\x82");
+	free(raw);
+	/* this machine's own /proc: this process is in no container of that id */
+	T_CHECK_INT(cproc_pids("/proc", "/sys/fs/cgroup", CPROC_ID, (long)getpid(), pids, 8, &n, &trunc), -ESRCH);
+}
+
+/* The thread takes the processes from /proc when the anchor there names the container, and asks
+ * the engine's top for the others. */
+T_TEST(inventory_processes_from_proc)
+{
+	char root[PATH_MAX], proc[PATH_MAX + 8], cgr[PATH_MAX + 32], cg[256];
+	struct inventory *inv = NULL;
+	size_t at = 0;
+	json_t *m;
+	const json_t *procs;
+
+	snprintf(root, sizeof(root), "%s/thread", tmp_dir);
+	snprintf(proc, sizeof(proc), "%s/proc", root);
+	snprintf(cgr, sizeof(cgr), "%s/cgroup", root);
+	/* the recorded running containers all have State.Pid NO_PID; in this tree it is hostnet's */
+	snprintf(cg, sizeof(cg), "0::/system.slice/docker-%s.scope\n", ID_HOSTNET);
+	put_proc(root, NO_PID, "sh", 4000, 0, "/bin/sh\0-c\0nc -l -p 18080\0", 26, cg);
+	put_proc(root, NO_PID - 1, "nc", NO_PID, 65534, "nc\0-l\0-p\0" "18080\0", 15, cg);
+	snprintf(cg, sizeof(cg), "system.slice/docker-%s.scope/cgroup.procs", ID_HOSTNET);
+	{
+		char rel[300], list[32];
+		int n = snprintf(list, sizeof(list), "%d\n%d\n", NO_PID, NO_PID - 1);
+		snprintf(rel, sizeof(rel), "cgroup/%s", cg);
+		put_file(root, rel, list, (size_t)n);
+	}
+	{
+		static const char pw[] = "root:x:0:0::/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n";
+		put_file(root, "etc/passwd", pw, strlen(pw));
+	}
+
+	json_array_clear(sink.msgs);
+	fake_routes_recorded();
+	T_CHECK_INT(fake_start(), 0);
+	setenv("GARRISON_PROC_ROOT", proc, 1);
+	setenv("GARRISON_CGROUP_ROOT", cgr, 1);
+	T_CHECK_INT(inventory_start(fk.sock, root, NULL, sink_emit, &sink, &inv), 0);
+	unsetenv("GARRISON_PROC_ROOT");
+	unsetenv("GARRISON_CGROUP_ROOT");
+	if (inv == NULL) {
+		fake_stop();
+		return;
+	}
+	m = sink_wait(&at, "inventory", NULL, NULL, 5000);
+	T_CHECK(m != NULL);
+	if (m != NULL) {
+		/* hostnet: both processes from the tree, with the tree's passwd names */
+		procs = jget(snap_container(m, ID_HOSTNET), "processes");
+		T_CHECK_INT(json_array_size(procs), 2);
+		T_CHECK_STR(sget(json_array_get(procs, 0), "cmdline"), "nc -l -p 18080");
+		T_CHECK_STR(sget(json_array_get(procs, 0), "user"), "nobody");
+		T_CHECK_INT(json_integer_value(jget(json_array_get(procs, 1), "pid")), NO_PID);
+		T_CHECK_STR(sget(json_array_get(procs, 1), "name"), "sh");
+		/* the others: the pid names another container's init there, so top answered */
+		procs = jget(snap_container(m, ID_ECS), "processes");
+		T_CHECK_INT(json_array_size(procs), 1);
+		T_CHECK_STR(sget(json_array_get(procs, 0), "name"), "sleep");
+	}
+	json_decref(m);
+	inventory_stop(inv);
+	fake_stop();
+	json_array_clear(sink.msgs);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
 static void cleanup(void)
 {
 	char p[128];
+
+	snprintf(p, sizeof(p), "%s/cproc", tmp_dir);
+	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	snprintf(p, sizeof(p), "%s/thread", tmp_dir);
+	nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 
 	snprintf(p, sizeof(p), "%s/docker.sock", tmp_dir);
 	unlink(p);
@@ -1891,6 +2262,10 @@ static const struct t_case cases[] = {
 	T_CASE(client_event_stream),
 	T_CASE(inventory_follows_the_engine),
 	T_CASE(inventory_without_engine),
+	T_CASE(proc_net_udp),
+	T_CASE(container_udp_port),
+	T_CASE(processes_from_proc),
+	T_CASE(inventory_processes_from_proc),
 };
 
 int main(int argc, char **argv)
