@@ -30,6 +30,8 @@
 
 enum { SCAN_PASS = 0, SCAN_THRESHOLD = 1, SCAN_ERROR = 2 };
 
+#define FEED_PART_BYTES (32u << 20) /* one PUT feeds/osv (the Console takes 64 MiB) */
+
 static const char images_help[] =
 	"Usage: garrison images scan [OPTIONS] IMAGE\n"
 	"\n"
@@ -508,9 +510,27 @@ static int feed_import(int argc, char **argv)
 	if ((rc = cli_connect(&conn, "feed import ", &c)) != CLI_OK)
 		goto out;
 	rc = CLI_FAIL;
-	if (apiclient_call_json(c, "PUT", "/api/v1/feeds/osv", body, &ans, NULL) < 0) {
-		log_error("the Console refused the data: %s", apiclient_errmsg(c));
-		goto out;
+	/* The Console takes at most 64 MiB per request and merges imports: send parts. */
+	size_t total = json_array_size(body), parts = 1, per;
+	char *all = json_dumps(body, JSON_COMPACT);
+	if (all != NULL)
+		parts = 1 + strlen(all) / FEED_PART_BYTES;
+	free(all);
+	per = (total + parts - 1) / parts;
+	for (size_t k = 0; k < total; k += per) {
+		json_t *part = json_array();
+
+		for (size_t j = k; j < k + per && j < total && part; j++)
+			json_array_append(part, json_array_get(body, j));
+		json_decref(ans);
+		ans = NULL;
+		r = part ? apiclient_call_json(c, "PUT", "/api/v1/feeds/osv", part, &ans, NULL) : -ENOMEM;
+		json_decref(part);
+		if (r < 0) {
+			log_error("the Console refused the data (records %zu to %zu): %s", k + 1,
+				  k + per < total ? k + per : total, apiclient_errmsg(c));
+			goto out;
+		}
 	}
 	printf("Imported %zu records (data version %.16s); the Console now holds %lld records, "
 	       "version %.16s\n", info.records, info.data_version,
