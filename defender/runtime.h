@@ -1,0 +1,118 @@
+/*
+ * runtime: the Defender's container runtime rules and learned models, in the shape of Prisma Cloud
+ * Compute's runtime.ContainerPolicy (docs/runtime.md).
+ *
+ * A policy is parsed once (runtime_policy_from_json(), strict: a malformed document is refused
+ * whole with a sentence naming the member at fault) and is immutable afterwards. Evaluation
+ * (runtime_evaluate()) takes one sensor event and the workload it came from: the first enabled
+ * rule whose collections match the workload applies, and only that rule. Its sections decide:
+ * explicit deny lists first, then allow lists (which exempt), then the built-in detections that
+ * one event decides alone (crypto miners, reverse shells, modified binaries, tmpfs executables,
+ * kubectl, cloud metadata), then the learned model (when models are given and learning is not
+ * disabled by the policy).
+ *
+ * Models (struct runtime_models) are kept per image + namespace + cluster: learning for a
+ * configurable period from the first event seen, then dry run (anomalies alert and are learned),
+ * then active (anomalies get the rule's effect). They can be reset (relearn) and rendered as JSON.
+ * A runtime_models object is not thread-safe: one consumer thread owns it.
+ */
+#ifndef GARRISON_RUNTIME_H
+#define GARRISON_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include <garrison/collection.h>
+
+#include "event.h"
+
+/* Most rules in a policy; most entries in one list of a rule. */
+#define RUNTIME_RULES_MAX 1024
+#define RUNTIME_LIST_MAX 4096
+/* Most entries in one set of a model (processes, ports, names, paths); beyond, learning stops
+ * for that set and the overflow is counted. */
+#define RUNTIME_MODEL_SET_MAX 2048
+/* Most models in one runtime_models; a workload whose model does not fit gets no model checks. */
+#define RUNTIME_MODELS_MAX 4096
+
+enum runtime_effect {
+	RUNTIME_EFFECT_NONE = 0, /* allowed: nothing to report */
+	RUNTIME_EFFECT_DISABLE,
+	RUNTIME_EFFECT_ALERT,
+	RUNTIME_EFFECT_PREVENT,
+	RUNTIME_EFFECT_BLOCK,
+};
+
+/* "disable", "alert", "prevent", "block" ("" for NONE). */
+const char *runtime_effect_name(enum runtime_effect e);
+
+struct runtime_decision {
+	enum runtime_effect effect;
+	const char *type;        /* Prisma's RuntimeType: "processes", "network", "filesystem" */
+	const char *attack_type; /* Prisma's RuntimeAttackType, e.g. "explicitlyDeniedProcess" */
+	const char *severity;    /* "low", "medium", "high" */
+	char rule[256];          /* the rule's name */
+	char msg[512];
+	int dry_run;             /* 1: from a model in dry run (effect capped at alert) */
+};
+
+/* The workload an event came from. subject is matched against the rules' collections (strings
+ * are read during the call only). container_start is the container's start (Unix seconds; 0 when
+ * unknown: modifiedProcess is then not decided). tmp_is_tmpfs: /tmp is a tmpfs in the container. */
+struct runtime_workload {
+	struct collection_subject subject;
+	int64_t container_start;
+	int tmp_is_tmpfs;
+};
+
+struct runtime_policy;
+struct runtime_models;
+
+/* Parses a runtime.ContainerPolicy ({"_id","learningDisabled","rules":[...]}) or a bare array of
+ * runtime.ContainerPolicyRule. Each rule needs a non-empty unique "name"; "collections" is a list
+ * of collection.Collection objects (missing or empty: every workload). Every member must be known
+ * (Prisma's members that Garrison does not enforce yet are accepted and ignored, see
+ * docs/runtime.md); effects must be "disable", "alert", "prevent" or "block"; ports 1..65535
+ * with start <= end; lists hold at most RUNTIME_LIST_MAX strings. Returns 0 and *out (free with
+ * runtime_policy_free), -EINVAL with a sentence in err (e.g. "rules[1].network.deniedIPs[0]: not
+ * an IP address or CIDR"), or -ENOMEM. j is not kept. */
+int runtime_policy_from_json(const json_t *j, struct runtime_policy **out, char *err, size_t errlen);
+/* Frees p. NULL is a no-op. */
+void runtime_policy_free(struct runtime_policy *p);
+/* Number of rules. */
+size_t runtime_policy_rules(const struct runtime_policy *p);
+
+/* Decides on ev, from workload w, under policy p, with models m (NULL: no learned models). Returns
+ * 1 with *d filled when something is to be reported or enforced (d->effect is ALERT, PREVENT or
+ * BLOCK), 0 when the event is allowed (*d then has effect NONE and, when a rule applied, its name),
+ * -EINVAL for a NULL argument. Learning happens here: while a model learns, what the event shows
+ * is added to it. Events flagged runtime_setup (runc's own exec) and exit events are allowed. */
+int runtime_evaluate(const struct runtime_policy *p, struct runtime_models *m, const struct event *ev,
+		     const struct runtime_workload *w, struct runtime_decision *d);
+
+/* ---- learned models ---- */
+
+enum runtime_model_state { RUNTIME_MODEL_LEARNING, RUNTIME_MODEL_DRY_RUN, RUNTIME_MODEL_ACTIVE };
+
+/* A set of models: learning lasts learn_ns from a model's first event, dry run dryrun_ns after
+ * that (0: none). 0 or -ENOMEM. */
+int runtime_models_new(uint64_t learn_ns, uint64_t dryrun_ns, struct runtime_models **out);
+/* Frees m. NULL is a no-op. */
+void runtime_models_free(struct runtime_models *m);
+/* The state of the model of (image, namespace, cluster) at time now_ns (Unix epoch); NULL strings
+ * are "". Returns the state, or -ENOENT when no such model exists yet. */
+int runtime_models_state(const struct runtime_models *m, const char *image, const char *namespace_,
+			 const char *cluster, uint64_t now_ns);
+/* Relearn: empties the model of (image, namespace, cluster) and starts learning again at its next
+ * event. 0, or -ENOENT when there is no such model. */
+int runtime_models_reset(struct runtime_models *m, const char *image, const char *namespace_,
+			 const char *cluster);
+/* Every model as a JSON array in the shape of shared.ContainerRuntimeProfile (the members
+ * Garrison fills: _id, image, namespace, cluster, state, created, processes.static[].path,
+ * network.behavioral.{listeningPorts[0].portsData.ports, outboundPorts.ports, dnsQueries},
+ * filesystem.behavioral[].path, learnedOverflow). New reference or NULL (out of memory). */
+json_t *runtime_models_json(const struct runtime_models *m, uint64_t now_ns);
+
+#endif
