@@ -967,7 +967,7 @@ static int section3(struct host *h, struct compliance_list *out)
 						   "/usr/lib/systemd/system/docker.socket",
 						   "/etc/systemd/system/docker.socket" };
 	const char *one[1];
-	char *certs[CERT_FILES_MAX];
+	char *certs[CERT_FILES_MAX] = { 0 };
 	size_t ncerts = 0, n;
 	int err = 0;
 	struct setting st;
