@@ -6,6 +6,7 @@
 
 #include "garrison/compliance.h"
 #include "garrison/log.h"
+#include "garrison/scanreport.h"
 #include "garrison/util.h"
 
 #include <errno.h>
@@ -410,8 +411,7 @@ int scan_record_apply_vulndb(json_t *record, const struct vulndb *db, const char
 	if (vulns == NULL)
 		vulns = json_array();
 	if (dist == NULL)
-		dist = json_pack("{si si si si si}", "critical", 0, "high", 0, "medium", 0, "low", 0,
-				 "total", 0);
+		dist = scanreport_distribution(NULL);
 	if (vulns == NULL || dist == NULL) {
 		r = -ENOMEM;
 		goto out;

@@ -15,6 +15,7 @@
 #include <garrison/version.h>
 
 #include "vulndb_int.h"
+#include "garrison/scanreport.h"
 
 /* leading digits of s into out ("12.4" -> "12"); 0, or -1 when s does not start with a digit */
 static int major_of(const char *s, char *out, size_t len)
@@ -284,7 +285,6 @@ int vulndb_match(const struct vulndb *db, const struct pkglist *l,
 	struct group_key *keys = NULL;
 	struct hit *hits = NULL;
 	size_t nhits = 0, caphits = 0;
-	int64_t dist[4] = { 0 }; /* critical high medium low */
 	char eco[VULNDB_ECOSYSTEM_MAX], bare[VULNDB_ECOSYSTEM_MAX];
 	char lk[VULNDB_ECOSYSTEM_MAX + VULNDB_ID_MAX + 2];
 
@@ -389,23 +389,12 @@ int vulndb_match(const struct vulndb *db, const struct pkglist *l,
 			json_t *f = finding(&hits[i], name, version, l, &keys[g], ge - g);
 			if (f == NULL || json_array_append_new(res->vulnerabilities, f) != 0)
 				goto fail;
-			const char *s = hits[i].a->severity;
-			if (strcmp(s, "critical") == 0)
-				dist[0]++;
-			else if (strcmp(s, "high") == 0 || strcmp(s, "important") == 0)
-				dist[1]++;
-			else if (strcmp(s, "medium") == 0 || strcmp(s, "moderate") == 0)
-				dist[2]++;
-			else
-				dist[3]++;
 		}
 		g = ge;
 	}
 done:
-	res->distribution = json_pack("{s:I, s:I, s:I, s:I, s:I}", "critical", (json_int_t)dist[0],
-				      "high", (json_int_t)dist[1], "medium", (json_int_t)dist[2],
-				      "low", (json_int_t)dist[3], "total",
-				      (json_int_t)(dist[0] + dist[1] + dist[2] + dist[3]));
+	/* every severity a record gets is one of the four words (vulndb_osv.c) */
+	res->distribution = scanreport_distribution(res->vulnerabilities);
 	if (res->distribution == NULL)
 		goto fail;
 	free(keys);
