@@ -24,11 +24,21 @@
 #define PROTO_IMAGE "image"           /* {image}: added or changed */
 #define PROTO_IMAGE_REMOVED "image-removed" /* {id} */
 #define PROTO_DOCKER_STATUS "docker-status" /* {docker: ok|unreachable|error, error, engineVersion} */
+/* Runtime defense (docs/protocol.md "Runtime"). */
+#define PROTO_RT_AUDITS "runtime-audits"     /* {records:[{seq, kind: container|host, ...audit}]} */
+#define PROTO_RT_PROFILES "runtime-profiles" /* {profiles:[ContainerRuntimeProfile...]}: all of them */
+#define PROTO_RT_STATUS "runtime-status"     /* {sensor, enforcement, spool, policy, models} */
 
 /* Console -> Defender */
 #define PROTO_ENROLLED "enrolled"     /* {cert} the Defender's own certificate */
 #define PROTO_WELCOME "welcome"       /* {heartbeatSec, consoleVersion} */
 #define PROTO_HEARTBEAT_ACK "heartbeat-ack" /* {seq} */
+#define PROTO_RT_AUDITS_ACK "runtime-audits-ack" /* {seq}: every audit <= seq is stored */
+#define PROTO_RT_POLICY "runtime-policy"     /* {revision, container: ContainerPolicy, host: HostPolicy} */
+#define PROTO_RT_RELEARN "runtime-relearn"   /* {all: true} or {profiles: ["<_id>"...]} */
+
+#define PROTO_RT_AUDITS_BATCH 256 /* most records in one runtime-audits message */
+#define PROTO_RT_AUDITS_INFLIGHT 4 /* most unacknowledged runtime-audits messages */
 
 /* Close reasons the Console sends before refusing a peer (WebSocket close code 1008). */
 #define PROTO_REFUSED_REVOKED "identity revoked"
