@@ -90,7 +90,9 @@ $(B)/libdefender.a: $(DEF_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(B)/bin/garrison-console: $(CON_OBJ) $(B)/libgarrison.a
+# The Console validates runtime policies and audits with the Defender's own parsers.
+CON_DEF_OBJ := $(patsubst %,$(B)/obj/defender/%.o,runtime runtime_host event audit)
+$(B)/bin/garrison-console: $(CON_OBJ) $(CON_DEF_OBJ) $(B)/libgarrison.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(B)/bin/garrison-defender: $(DEF_OBJ) $(B)/libgarrison.a
@@ -168,6 +170,10 @@ $(foreach t,$(notdir $(FUZZ_BINS)),$(eval $(call FUZZ_HARNESS,$(t))))
 ifeq ($(shell pkg-config --exists libuv && echo yes),yes)
 $(B)/obj/bench/defender_swarm.o: CFLAGS += -DSWARM_WITH_LIBUV $(shell pkg-config --cflags libuv)
 $(B)/bench/defender_swarm: LDLIBS += $(shell pkg-config --libs libuv)
+# sensor_engine runs the Defender's sensor + rules + audit loop: it needs libdefender.
+$(B)/bench/sensor_engine: $(B)/obj/bench/sensor_engine.o $(B)/libdefender.a $(B)/libgarrison.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 endif
 .PHONY: bench
 bench: $(B)/bin/garrison-console $(B)/bin/garrison-defender $(BENCH)

@@ -64,6 +64,19 @@ struct gev_hdr {
 	char comm[GEV_COMM_MAX];
 };
 
+/* What one of the new process's descriptors 0, 1, 2 is. mode 0: closed (or unreadable). For a
+ * socket (mode & S_IFMT == S_IFSOCK) family is the socket's; for AF_INET/AF_INET6 addr/port are the
+ * peer (zero when not connected) and state its skc_state (TCP_ESTABLISHED 1, TCP_CLOSE 7, TCP_LISTEN
+ * 10, ...; a connected UDP socket is TCP_ESTABLISHED too). */
+struct gev_stdio {
+	__u32 mode;    /* i_mode of the file's inode (S_IFMT bits and permissions) */
+	__u16 family;  /* sockets only */
+	__u16 port;    /* peer port, host order */
+	__u8 state;    /* skc_state */
+	__u8 pad[7];
+	__u8 addr[16]; /* peer address; IPv4 in the first 4 */
+};
+
 struct gev_exec {
 	struct gev_hdr h;
 	__u32 ppid;       /* tgid of the real parent */
@@ -74,6 +87,7 @@ struct gev_exec {
 	__u64 exe_ino;
 	__s64 exe_mtime;  /* seconds */
 	__s64 exe_ctime;  /* seconds */
+	struct gev_stdio stdio[3]; /* fds 0, 1, 2 */
 	char filename[GEV_PATH_MAX]; /* as given to execve (relative paths stay relative) */
 	char args[GEV_ARGS_MAX];     /* argv strings separated by NUL */
 };

@@ -5,7 +5,8 @@
  * UDP sockets, IPv4 and IPv6, attached by user space with bpf_link to the cgroup v2 directory of
  * a container (BPF_F_ALLOW_MULTI semantics: other programs of the cgroup keep running). Each
  * destination is looked up in the "nd_rules" hash, most specific first: (addr, port, proto),
- * (addr, port, any), (addr, any, proto), (addr, any, any). In deny mode a match returns 0 (the call
+ * (addr, port, any), (addr, any, proto), (addr, any, any), then the rules for any address
+ * (family ND_FAMILY_ANY, addr zero): (port, proto), (port, any). In deny mode a match returns 0 (the call
  * fails with EPERM); in allow mode a miss does. IPv4-mapped IPv6 destinations are looked up as
  * IPv4. Denials (and, when asked, allowed connects) are
  * written to the ring buffer "nd_events"; a full buffer only costs the record (counted as lost),
@@ -67,7 +68,19 @@ static __always_inline int nd_match(struct nd_key *k, __u16 port, __u8 proto)
 	if (bpf_map_lookup_elem(&nd_rules, k))
 		return 1;
 	k->proto = 0;
-	return bpf_map_lookup_elem(&nd_rules, k) != 0;
+	if (bpf_map_lookup_elem(&nd_rules, k))
+		return 1;
+	{
+		struct nd_key any = {};
+
+		any.family = ND_FAMILY_ANY;
+		any.port = port;
+		any.proto = proto;
+		if (bpf_map_lookup_elem(&nd_rules, &any))
+			return 1;
+		any.proto = 0;
+		return bpf_map_lookup_elem(&nd_rules, &any) != 0;
+	}
 }
 
 static __always_inline int nd_decide(struct nd_key *k, __u16 port, __u8 proto, __u32 hook)

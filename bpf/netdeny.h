@@ -15,6 +15,7 @@
 
 #define ND_RULES_MAX 4096
 
+#define ND_FAMILY_ANY 0 /* a rule for every destination address (addr all zero) */
 #define ND_FAMILY_INET 2
 #define ND_FAMILY_INET6 10
 #define ND_PROTO_TCP 6
@@ -25,7 +26,7 @@ struct nd_key {
 	__u8 addr[16];
 	__u16 port;   /* host order; 0: any port */
 	__u8 proto;   /* ND_PROTO_TCP, ND_PROTO_UDP; 0: any */
-	__u8 family;  /* ND_FAMILY_INET or ND_FAMILY_INET6 */
+	__u8 family;  /* ND_FAMILY_INET, ND_FAMILY_INET6, or ND_FAMILY_ANY (any address) */
 };
 
 /* The one slot of the "nd_cfg" array. */

@@ -62,6 +62,19 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/api/v1/images/evaluate", api_images_evaluate, 0 },
 	{ EVHTTP_REQ_POST, "/api/v1/scans", api_scans_add, 0 },
 	{ EVHTTP_REQ_GET, "/api/v1/scans", api_scans_list, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/policies/runtime/container", api_rt_policy_get, 0 },
+	{ EVHTTP_REQ_PUT, "/api/v1/policies/runtime/container", api_rt_policy_put, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/policies/runtime/container", api_rt_policy_put, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/policies/runtime/host", api_rt_policy_get, 0 },
+	{ EVHTTP_REQ_PUT, "/api/v1/policies/runtime/host", api_rt_policy_put, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/policies/runtime/host", api_rt_policy_put, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/audits/runtime/container", api_rt_audits, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/audits/runtime/host", api_rt_audits, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/audits/incidents", api_rt_incidents, 0 },
+	{ EVHTTP_REQ_PATCH, "/api/v1/audits/incidents/acknowledge/*", api_rt_incident_ack, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/profiles/container", api_rt_profiles, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/profiles/container/learn", api_rt_profiles_learn, 0 },
+	{ EVHTTP_REQ_POST, "/api/v1/profiles/container/*/learn", api_rt_profile_learn, 0 },
 };
 
 static struct event_base *api_base;

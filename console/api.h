@@ -106,6 +106,15 @@ void api_feeds_osv_get(struct api_req *r);
 void api_images_evaluate(struct api_req *r);
 void api_scans_add(struct api_req *r);
 void api_scans_list(struct api_req *r);
+/* api_runtime.c (runtime defense) */
+void api_rt_policy_get(struct api_req *r);
+void api_rt_policy_put(struct api_req *r);
+void api_rt_audits(struct api_req *r);
+void api_rt_incidents(struct api_req *r);
+void api_rt_incident_ack(struct api_req *r);
+void api_rt_profiles(struct api_req *r);
+void api_rt_profiles_learn(struct api_req *r);
+void api_rt_profile_learn(struct api_req *r);
 
 /* api_collections.c: the collections named by ?collections= (comma separated or repeated), for
  * filtering. 0 with *n == 0 when none was asked for; -EINVAL after a 400 for an unknown name. */

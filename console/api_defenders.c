@@ -100,13 +100,32 @@ static void subject_of(const struct store_defender *d, struct collection_subject
 	s->account_id = json_string_value(json_object_get(d->cloud_metadata, "accountID"));
 }
 
+/* The Defender's latest runtime-status (docs/runtime-console.md) as "runtime", and Prisma's
+ * status.runtime {enabled, err}: enabled when the Defender enforces a policy (from the Console
+ * or its disk copy) without an error. */
+static void runtime_status_members(json_t *d, json_t *st)
+{
+	json_t *pol = json_object_get(st, "policy");
+	const char *src = json_string_value(json_object_get(pol, "source"));
+	const char *perr = json_string_value(json_object_get(pol, "error"));
+	int enabled = st != NULL && src != NULL && strcmp(src, "none") != 0 &&
+		      (perr == NULL || perr[0] == '\0');
+	json_t *fs = json_pack("{s:b}", "enabled", enabled);
+
+	if (fs && perr && perr[0])
+		json_object_set_new(fs, "err", json_string(perr));
+	json_object_set_new(d, "status", json_pack("{s:o}", "runtime", fs));
+	if (st != NULL)
+		json_object_set(d, "runtime", st);
+}
+
 void api_defenders_list(struct api_req *r)
 {
 	struct store_defender *v = NULL;
 	struct collection **colls = NULL;
 	size_t n = 0, ncolls = 0;
 	long total = 0, offset = 0, limit = 0, kept = 0;
-	json_t *arr;
+	json_t *arr, *rt = NULL;
 
 	if (api_collections_filter(r, &colls, &ncolls) < 0)
 		return;
@@ -117,6 +136,8 @@ void api_defenders_list(struct api_req *r)
 		limit = API_DEFENDERS_PAGE;
 	if (defenders_query(r, &v, &n, &total, ncolls == 0 ? 2 : 0) < 0)
 		goto out;
+	if (r->c->store->ops->rt_status_all(r->c->store, &rt) < 0)
+		rt = NULL; /* the list is still useful without the runtime status */
 	arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct collection_subject subj;
@@ -129,8 +150,10 @@ void api_defenders_list(struct api_req *r)
 			continue;
 		d = defender_json(&v[i]);
 		json_object_set_new(d, "collections", api_collections_of(r, &subj));
+		runtime_status_members(d, json_object_get(rt, v[i].hostname ? v[i].hostname : ""));
 		json_array_append_new(arr, d);
 	}
+	json_decref(rt);
 	store_defenders_free(v, n);
 	api_total_count(r, ncolls ? kept : total);
 	api_reply_json(r, 200, arr);

@@ -8,10 +8,19 @@
  *  - any other CN: a Defender identity. Its serial must be one the Console issued, for that CN,
  *    and not revoked. The first message must be "hello" for the same hostname.
  * One live connection per hostname: a newer one replaces the older. The hub runs on its own thread;
- * the only entry points from other threads are hub_kick() and hub_connected(), which go through
- * a mutex and lws_cancel_service(). Every peer input is bounded (PROTO_MAX_MSG) and validated.
+ * the only entry points from other threads are hub_kick(), hub_broadcast(), hub_send_to() and
+ * hub_connected(), which go through a mutex and lws_cancel_service(). Every peer input is
+ * bounded (PROTO_MAX_MSG) and validated.
+ *
+ * Runtime defense (docs/runtime-console.md): every welcome is followed by the runtime-policy;
+ * runtime-audits batches are validated whole, stored in one transaction and only then
+ * acknowledged; runtime-profiles replace the host's profiles; runtime-status is kept in the
+ * store (the first after hello, then when its policy part changes or a minute has passed, so
+ * heartbeat-rate statuses cost no write each). A malformed runtime message is logged and
+ * ignored, never acknowledged.
  */
 #include "hub.h"
+#include "runtime.h"
 #include "scans.h"
 
 #include <errno.h>
@@ -58,6 +67,8 @@ struct hub_conn {
 	struct outmsg *out_head, *out_tail;
 	/* A snapshot that comes in several parts is assembled here before it replaces the store. */
 	json_t *snap_host, *snap_containers, *snap_images;
+	json_t *rt_status_policy; /* the policy part of the last runtime-status stored */
+	int64_t rt_status_ms;     /* when it was stored (0: never on this connection) */
 	char snap_id[64];
 	json_int_t snap_next;
 	struct hub_conn *next_hash; /* table chain (hello_done only) */
@@ -76,7 +87,19 @@ struct hub {
 	char **kicks;
 	size_t nkicks;
 	long nconnected;
+	struct hub_send *sends, **sends_tail; /* guarded by mu: messages from other threads */
 };
+
+/* A message another thread asked the hub to send: to one Defender, or to all (host NULL). */
+struct hub_send {
+	struct hub_send *next;
+	char *host;
+	char *text;
+	size_t len;
+};
+
+#define HUB_RT_STATUS_EVERY_MS 60000
+#define HUB_RT_PROFILES_MAX 4096
 
 static struct hub *the_hub; /* the lws protocol callback reaches the hub through this */
 
@@ -108,6 +131,24 @@ static void table_remove(struct hub *h, struct hub_conn *conn)
 			return;
 		}
 	}
+}
+
+static int send_text(struct hub_conn *conn, const char *s, size_t n)
+{
+	struct outmsg *m = malloc(sizeof(*m) + LWS_PRE + n);
+
+	if (m == NULL)
+		return -ENOMEM;
+	m->next = NULL;
+	m->len = n;
+	memcpy(m->buf + LWS_PRE, s, n);
+	if (conn->out_tail)
+		conn->out_tail->next = m;
+	else
+		conn->out_head = m;
+	conn->out_tail = m;
+	lws_callback_on_writable(conn->wsi);
+	return 0;
 }
 
 static int send_json(struct hub_conn *conn, json_t *msg)
@@ -310,6 +351,15 @@ static void on_hello(struct hub *h, struct hub_conn *conn, json_t *msg)
 		 d.cluster ? d.cluster : "?", d.cluster_source ? d.cluster_source : "?");
 	send_json(conn, json_pack("{s:s,s:i,s:s}", "type", PROTO_WELCOME, "heartbeatSec",
 				  h->c->heartbeat_sec, "consoleVersion", GARRISON_VERSION));
+	/* The Defender enforces what it is sent now; a newer policy follows through hub_broadcast. */
+	json_t *pol = console_runtime_policy_message(h->c);
+	if (pol == NULL)
+		log_warn("hub: cannot build the runtime policy for %s", conn->cn);
+	else
+		send_json(conn, pol);
+	json_decref(conn->rt_status_policy);
+	conn->rt_status_policy = NULL;
+	conn->rt_status_ms = 0;
 out:
 	json_decref(d.cloud_metadata);
 	json_decref(d.system_info);
@@ -461,6 +511,101 @@ static void on_scan(struct hub *h, struct hub_conn *conn, const char *type, json
 			 err[0] ? err : strerror(-r));
 }
 
+/* runtime-audits: the whole batch is validated, then stored in one transaction, then acked. */
+static void on_rt_audits(struct hub *h, struct hub_conn *conn, json_t *msg)
+{
+	struct store *s = h->c->store;
+	struct console_runtime_batch b;
+	char err[300];
+	size_t added = 0;
+	int r;
+
+	r = console_runtime_batch_parse(conn->cn, json_object_get(msg, "records"), &b, err,
+					sizeof(err));
+	if (r < 0) {
+		log_warn("hub: %s sent runtime-audits that were not stored: %s", conn->cn,
+			 r == -EINVAL ? err : strerror(-r));
+		return;
+	}
+	if (b.n == 0)
+		goto out;
+	r = s->ops->rt_audits_add(s, conn->cn, b.v, b.n, &added);
+	if (r < 0) {
+		log_warn("hub: cannot store %zu runtime audits from %s: %s (not acknowledged)", b.n,
+			 conn->cn, strerror(-r));
+		goto out;
+	}
+	log_debug("hub: %s: %zu runtime audits, %zu new, up to seq %llu", conn->cn, b.n, added,
+		  (unsigned long long)b.max_seq);
+	send_json(conn, json_pack("{s:s,s:I}", "type", PROTO_RT_AUDITS_ACK, "seq",
+				  (json_int_t)b.max_seq));
+out:
+	console_runtime_batch_free(&b);
+}
+
+static void on_rt_profiles(struct hub *h, struct hub_conn *conn, json_t *msg)
+{
+	json_t *profs = json_object_get(msg, "profiles"), *p;
+	size_t i;
+	int r;
+
+	if (!json_is_array(profs) || json_array_size(profs) > HUB_RT_PROFILES_MAX) {
+		log_warn("hub: %s sent runtime-profiles without a profiles array of at most %d; ignored",
+			 conn->cn, HUB_RT_PROFILES_MAX);
+		return;
+	}
+	json_array_foreach(profs, i, p) {
+		if (msg_str(p, "_id", 256) == NULL) {
+			log_warn("hub: %s sent runtime-profiles[%zu] without a string _id; ignored",
+				 conn->cn, i);
+			return;
+		}
+	}
+	r = h->c->store->ops->rt_profiles_replace(h->c->store, conn->cn, profs);
+	if (r < 0)
+		log_warn("hub: cannot store the runtime profiles of %s: %s", conn->cn, strerror(-r));
+}
+
+static void on_rt_status(struct hub *h, struct hub_conn *conn, json_t *msg)
+{
+	static const char *const keys[] = { "sensor", "enforcement", "spool", "policy", "models",
+					    NULL };
+	json_t *doc = json_object(), *pol;
+	int64_t now = util_now_ms();
+	int r;
+
+	if (doc == NULL)
+		return;
+	for (size_t i = 0; keys[i]; i++) {
+		json_t *v = json_object_get(msg, keys[i]);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (!json_is_object(v) && !json_is_array(v)) {
+			log_warn("hub: %s sent a runtime-status whose %s is not an object; ignored",
+				 conn->cn, keys[i]);
+			json_decref(doc);
+			return;
+		}
+		json_object_set(doc, keys[i], v);
+	}
+	pol = json_object_get(doc, "policy");
+	if (conn->rt_status_ms != 0 && now - conn->rt_status_ms < HUB_RT_STATUS_EVERY_MS &&
+	    (pol == conn->rt_status_policy || json_equal(pol, conn->rt_status_policy))) {
+		json_decref(doc);
+		return;
+	}
+	json_object_set_new(doc, "updated", json_integer((json_int_t)(now / 1000)));
+	r = h->c->store->ops->rt_status_put(h->c->store, conn->cn, doc);
+	if (r < 0) {
+		log_warn("hub: cannot store the runtime status of %s: %s", conn->cn, strerror(-r));
+	} else {
+		json_decref(conn->rt_status_policy);
+		conn->rt_status_policy = pol ? json_incref(pol) : NULL;
+		conn->rt_status_ms = now;
+	}
+	json_decref(doc);
+}
+
 static void on_message(struct hub *h, struct hub_conn *conn, const char *data, size_t len)
 {
 	json_error_t jerr;
@@ -490,6 +635,12 @@ static void on_message(struct hub *h, struct hub_conn *conn, const char *data, s
 		on_inventory(h, conn, type, msg);
 	} else if (strcmp(type, PROTO_SCAN) == 0 || strcmp(type, PROTO_SCAN_REMOVED) == 0) {
 		on_scan(h, conn, type, msg);
+	} else if (strcmp(type, PROTO_RT_AUDITS) == 0) {
+		on_rt_audits(h, conn, msg);
+	} else if (strcmp(type, PROTO_RT_PROFILES) == 0) {
+		on_rt_profiles(h, conn, msg);
+	} else if (strcmp(type, PROTO_RT_STATUS) == 0) {
+		on_rt_status(h, conn, msg);
 	} else if (strcmp(type, PROTO_HEARTBEAT) == 0) {
 		json_t *seq = json_object_get(msg, "seq");
 		send_json(conn, json_pack("{s:s,s:I}", "type", PROTO_HEARTBEAT_ACK, "seq",
@@ -514,6 +665,8 @@ static void conn_release(struct hub *h, struct hub_conn *conn)
 	free(conn->rx);
 	conn->rx = NULL;
 	snap_reset(conn);
+	json_decref(conn->rt_status_policy);
+	conn->rt_status_policy = NULL;
 	if (conn->hello_done) {
 		table_remove(h, conn);
 		conn->hello_done = 0;
@@ -554,6 +707,33 @@ static void process_kicks(struct hub *h)
 	free(kicks);
 }
 
+/* Messages other threads queued: to one Defender, or to every live one. */
+static void process_sends(struct hub *h)
+{
+	struct hub_send *q, *n;
+
+	pthread_mutex_lock(&h->mu);
+	q = h->sends;
+	h->sends = NULL;
+	h->sends_tail = &h->sends;
+	pthread_mutex_unlock(&h->mu);
+	for (; q; q = n) {
+		n = q->next;
+		if (q->host != NULL) {
+			struct hub_conn *conn = table_find(h, q->host);
+			if (conn && !conn->closing)
+				send_text(conn, q->text, q->len);
+		} else {
+			for (struct hub_conn *c = h->all; c; c = c->next_all)
+				if (c->hello_done && !c->closing)
+					send_text(c, q->text, q->len);
+		}
+		free(q->host);
+		free(q->text);
+		free(q);
+	}
+}
+
 /* Once a second: Defenders whose heartbeats stopped are disconnected. */
 static void sweep_cb(lws_sorted_usec_list_t *sul)
 {
@@ -586,8 +766,10 @@ static int hub_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (h)
+		if (h) {
 			process_kicks(h);
+			process_sends(h);
+		}
 		break;
 	case LWS_CALLBACK_ESTABLISHED:
 		memset(conn, 0, sizeof(*conn));
@@ -720,6 +902,7 @@ int hub_start(struct console *c)
 	memcpy(host, c->defender_addr, hn);
 	host[hn] = '\0';
 	h->c = c;
+	h->sends_tail = &h->sends;
 	pthread_mutex_init(&h->mu, NULL);
 	the_hub = h;
 	lws_set_log_level(LLL_ERR, lws_log_emit);
@@ -773,6 +956,13 @@ void hub_stop(struct console *c)
 	for (size_t i = 0; i < h->nkicks; i++)
 		free(h->kicks[i]);
 	free(h->kicks);
+	while (h->sends) {
+		struct hub_send *n = h->sends->next;
+		free(h->sends->host);
+		free(h->sends->text);
+		free(h->sends);
+		h->sends = n;
+	}
 	pthread_mutex_destroy(&h->mu);
 	the_hub = NULL;
 	free(h);
@@ -808,4 +998,44 @@ long hub_connected(struct console *c)
 	n = c->hub->nconnected;
 	pthread_mutex_unlock(&c->hub->mu);
 	return n;
+}
+
+/* Queues text for one Defender (host) or all (host NULL); takes neither argument over. */
+static int queue_send(struct console *c, const char *host, json_t *msg)
+{
+	struct hub *h = c->hub;
+	struct hub_send *q;
+
+	if (h == NULL || msg == NULL)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return -ENOMEM;
+	q->text = json_dumps(msg, JSON_COMPACT);
+	q->host = host ? strdup(host) : NULL;
+	if (q->text == NULL || (host && q->host == NULL)) {
+		free(q->text);
+		free(q->host);
+		free(q);
+		return -ENOMEM;
+	}
+	q->len = strlen(q->text);
+	pthread_mutex_lock(&h->mu);
+	*h->sends_tail = q;
+	h->sends_tail = &q->next;
+	pthread_mutex_unlock(&h->mu);
+	lws_cancel_service(h->ctx);
+	return 0;
+}
+
+int hub_broadcast(struct console *c, json_t *msg)
+{
+	return queue_send(c, NULL, msg);
+}
+
+int hub_send_to(struct console *c, const char *hostname, json_t *msg)
+{
+	if (hostname == NULL)
+		return -EINVAL;
+	return queue_send(c, hostname, msg);
 }

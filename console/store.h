@@ -128,6 +128,64 @@ struct store_scan_filter {
 	const char *search;
 };
 
+
+/* ---- runtime defense (schema v4, docs/runtime-console.md) ---- */
+
+/* Columns that runtime lists filter on; which apply depends on the list (audits, incidents,
+ * profiles: see each query). */
+enum store_rt_col {
+	STORE_RT_HOSTNAME,
+	STORE_RT_CLUSTER,
+	STORE_RT_NAMESPACE,
+	STORE_RT_IMAGE,          /* audits: imageName; profiles: image */
+	STORE_RT_CONTAINER_ID,
+	STORE_RT_CONTAINER_NAME,
+	STORE_RT_ATTACK_TYPE,
+	STORE_RT_TYPE,           /* audits: processes, network, ... */
+	STORE_RT_EFFECT,
+	STORE_RT_RULE,
+	STORE_RT_PROCESS,
+	STORE_RT_USER,
+	STORE_RT_CATEGORY,       /* incidents */
+	STORE_RT_STATE,          /* profiles */
+	STORE_RT_ID,             /* profiles: the profile _id */
+	STORE_RT_NCOLS
+};
+#define STORE_RT_VALUES_MAX 16
+
+/* A runtime list request: each column passes when it equals one of its values (none: no
+ * filter); from_ns/to_ns bound the time (0: unbounded); id selects one row (0: any). Rows are
+ * ordered by time ascending (reverse: descending), ties by id; limit 0: every row. */
+struct store_rt_query {
+	const char *kind;        /* audits and incidents: "container" or "host" (NULL: both) */
+	const char *eq[STORE_RT_NCOLS][STORE_RT_VALUES_MAX];
+	size_t neq[STORE_RT_NCOLS];
+	int64_t from_ns, to_ns;
+	long long id;
+	int acknowledged;        /* incidents: -1 any, 0, 1 */
+	int reverse;
+	long offset, limit;
+};
+
+/* One audit from a Defender, validated by the caller (console/runtime.c). Strings may be NULL
+ * (stored as ""); doc is the Prisma shared.RuntimeAudit document stored as given (the store adds
+ * nothing to it; the list adds _id). */
+struct store_rt_audit {
+	const char *kind;        /* "container" or "host" */
+	uint64_t seq;            /* the Defender's spool sequence number */
+	int64_t time_ns;
+	const char *type, *attack_type, *effect, *rule_name, *cluster, *namespace_, *container_id,
+		*container_name, *image_name, *process_path, *user;
+	const char *category;    /* the incident category this audit belongs to */
+	json_t *doc;
+};
+
+/* Incidents: audits of one workload (kind, hostname, container id; "" for a host) and one
+ * category, each within this window of the incident's earlier or later audits. */
+#define STORE_RT_INCIDENT_WINDOW_NS (600ll * 1000000000ll)
+/* Most audits listed inside one incident (the newest ones; "auditsTotal" has the count). */
+#define STORE_RT_INCIDENT_AUDITS_MAX 100
+
 struct store_ops {
 	void (*close)(struct store *s);
 
@@ -208,6 +266,45 @@ struct store_ops {
 	/* The users of a collection, as Prisma's [collection.Usage]: [{"type","name"}], ordered by
 	 * type and name; [] when none. */
 	int (*coll_usages)(struct store *s, const char *collection, json_t **out);
+
+	/* Runtime policies, one per kind ("container", "host"). rt_policy_get gives the document
+	 * and its revision, or -ENOENT when none was stored. rt_policy_put stores doc and gives it
+	 * the next Console-wide revision (*revision; shared by both kinds, so a Defender needs only
+	 * one number), in one transaction. rt_revision: the current revision (0: none). */
+	int (*rt_policy_get)(struct store *s, const char *kind, json_t **doc, long long *revision);
+	int (*rt_policy_put)(struct store *s, const char *kind, json_t *doc, long long *revision);
+	int (*rt_revision)(struct store *s, long long *revision);
+	/* Stores n audits of hostname in one transaction, idempotently: an audit whose (hostname,
+	 * seq, time_ns) is stored already is skipped (a resent record; the time tells a resend
+	 * from a new record of a Defender whose spool restarted at 1). New audits join or open incidents.
+	 * *added (may be NULL): how many were new. All or nothing: on error nothing is stored. */
+	int (*rt_audits_add)(struct store *s, const char *hostname, const struct store_rt_audit *v,
+			     size_t n, size_t *added);
+	/* A page of audits (filters: every column but CATEGORY, STATE, ID; id = the audit's _id) as
+	 * an array of documents with "_id", and the number that pass (Total-Count). */
+	int (*rt_audits_query)(struct store *s, const struct store_rt_query *q, json_t **out,
+			       long *total);
+	/* A page of incidents (filters: HOSTNAME, CLUSTER, CONTAINER_ID, CATEGORY, kind,
+	 * acknowledged, from/to on the last audit, id = serialNum) as shared.Incident documents
+	 * with their audits, and the total. */
+	int (*rt_incidents_query)(struct store *s, const struct store_rt_query *q, json_t **out,
+				  long *total);
+	/* Sets an incident's acknowledged flag; -ENOENT when there is no such incident. */
+	int (*rt_incident_ack)(struct store *s, long long id, int acknowledged);
+	/* Replaces every runtime profile of hostname by the objects of profiles (each with a
+	 * string "_id"), in one transaction. -EINVAL when one has no _id. */
+	int (*rt_profiles_replace)(struct store *s, const char *hostname, json_t *profiles);
+	/* A page of profiles (filters: HOSTNAME, IMAGE, NAMESPACE, CLUSTER, STATE, ID), each its
+	 * document with "hostname" added, ordered by hostname and _id (reverse: descending), and
+	 * the total. */
+	int (*rt_profiles_query)(struct store *s, const struct store_rt_query *q, json_t **out,
+				 long *total);
+	/* Every hostname that holds the profile id, as an array of strings. */
+	int (*rt_profile_hosts)(struct store *s, const char *id, json_t **out);
+	/* The latest runtime-status of a Defender (replaced as a whole), and all of them as an
+	 * object {hostname: status}. */
+	int (*rt_status_put)(struct store *s, const char *hostname, json_t *doc);
+	int (*rt_status_all)(struct store *s, json_t **out);
 };
 
 struct store {

@@ -26,7 +26,9 @@
 #include <garrison/collection.h>
 #include <garrison/log.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 struct store_sqlite {
 	struct store base;
@@ -94,6 +96,39 @@ static const char *schema_v3 =
 	"  doc TEXT NOT NULL, updated INTEGER NOT NULL, pass INTEGER, search TEXT,"
 	"  PRIMARY KEY(kind, id));"
 	"CREATE INDEX scans_updated ON scans(kind, updated);";
+
+/* v4: runtime defense (docs/runtime-console.md): policies with a Console-wide revision, audits
+ * (one row per hostname + Defender sequence number + time, so a resent record is stored once,
+ * and a Defender whose spool started again at 1 (its data directory was lost) is not mistaken
+ * for a resend),
+ * incidents that group them, learned profiles per host and each Defender's runtime status. */
+static const char *schema_v4 =
+	"CREATE TABLE runtime_policies(kind TEXT PRIMARY KEY, doc TEXT NOT NULL,"
+	"  revision INTEGER NOT NULL, modified INTEGER NOT NULL);"
+	"CREATE TABLE runtime_audits(id INTEGER PRIMARY KEY, hostname TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL, kind TEXT NOT NULL, time_ns INTEGER NOT NULL, type TEXT,"
+	"  attack_type TEXT, effect TEXT, rule_name TEXT, cluster TEXT, namespace TEXT,"
+	"  container_id TEXT, container_name TEXT, image_name TEXT, process_path TEXT, user TEXT,"
+	"  incident INTEGER, doc TEXT NOT NULL, UNIQUE(hostname, seq, time_ns));"
+	"CREATE INDEX runtime_audits_time ON runtime_audits(kind, time_ns, id);"
+	"CREATE INDEX runtime_audits_host ON runtime_audits(hostname, time_ns);"
+	"CREATE INDEX runtime_audits_container ON runtime_audits(container_id, time_ns);"
+	"CREATE INDEX runtime_audits_attack ON runtime_audits(attack_type, time_ns);"
+	"CREATE INDEX runtime_audits_incident ON runtime_audits(incident, time_ns);"
+	"CREATE TABLE runtime_incidents(id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
+	"  hostname TEXT NOT NULL, container_id TEXT NOT NULL, category TEXT NOT NULL,"
+	"  cluster TEXT, namespace TEXT, container_name TEXT, image_name TEXT,"
+	"  first_ns INTEGER NOT NULL, last_ns INTEGER NOT NULL,"
+	"  acknowledged INTEGER NOT NULL DEFAULT 0, count INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX runtime_incidents_time ON runtime_incidents(first_ns, id);"
+	"CREATE INDEX runtime_incidents_workload ON runtime_incidents(hostname, container_id,"
+	"  category, last_ns);"
+	"CREATE TABLE runtime_profiles(hostname TEXT NOT NULL, id TEXT NOT NULL, image TEXT,"
+	"  namespace TEXT, cluster TEXT, state TEXT, doc TEXT NOT NULL, updated INTEGER NOT NULL,"
+	"  PRIMARY KEY(hostname, id));"
+	"CREATE INDEX runtime_profiles_id ON runtime_profiles(id);"
+	"CREATE TABLE runtime_status(hostname TEXT PRIMARY KEY, doc TEXT NOT NULL,"
+	"  updated INTEGER NOT NULL);";
 
 static int db_err(struct store_sqlite *s, const char *what)
 {
@@ -557,6 +592,10 @@ static int ss_defender_delete(struct store *base, const char *hostname)
 	r = exec_text(s, "DELETE FROM defenders WHERE hostname=?", 1, v);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;
+	/* Its runtime status and profiles go with it; its audits and incidents stay (history). */
+	if (r == 0 && (exec_text(s, "DELETE FROM runtime_status WHERE hostname=?", 1, v) < 0 ||
+		       exec_text(s, "DELETE FROM runtime_profiles WHERE hostname=?", 1, v) < 0))
+		log_warn("store: the runtime status or profiles of %s were not deleted", hostname);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -2427,6 +2466,793 @@ out:
 	return r;
 }
 
+/* ---- runtime defense (schema v4) ---------------------------------------------------------- */
+
+#define RT_REVISION_KEY "runtime.revision"
+
+/* Column names of each runtime table per store_rt_col (NULL: not a filter of that list). */
+static const char *const rt_audit_cols[STORE_RT_NCOLS] = {
+	"hostname", "cluster", "namespace", "image_name", "container_id", "container_name",
+	"attack_type", "type", "effect", "rule_name", "process_path", "user", NULL, NULL, NULL,
+};
+static const char *const rt_incident_cols[STORE_RT_NCOLS] = {
+	"hostname", "cluster", NULL, NULL, "container_id", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	"category", NULL, NULL,
+};
+static const char *const rt_profile_cols[STORE_RT_NCOLS] = {
+	"hostname", "cluster", "namespace", "image", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	NULL, "state", "id",
+};
+
+static int rt_revision_locked(struct store_sqlite *s, long long *rev)
+{
+	sqlite3_stmt *st = NULL;
+	int r = 0;
+
+	*rev = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key='" RT_REVISION_KEY "'", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_err(s, "rt_revision");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*rev = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int ss_rt_revision(struct store *base, long long *rev)
+{
+	struct store_sqlite *s = SS(base);
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	r = rt_revision_locked(s, rev);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_rt_policy_get(struct store *base, const char *kind, json_t **doc, long long *rev)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	int r = -ENOENT;
+
+	*doc = NULL;
+	if (rev)
+		*rev = 0;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "SELECT doc, revision FROM runtime_policies WHERE kind=?", -1,
+			       &st, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_policy_get");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*doc = col_json(st, 0);
+		if (rev)
+			*rev = sqlite3_column_int64(st, 1);
+		r = 0;
+	}
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_rt_policy_put(struct store *base, const char *kind, json_t *doc, long long *rev)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	char *txt = json_dumps(doc, JSON_COMPACT);
+	long long cur = 0;
+	int r = 0;
+
+	if (txt == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_policy_put begin");
+		goto out;
+	}
+	if ((r = rt_revision_locked(s, &cur)) < 0)
+		goto rollback;
+	cur++;
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO runtime_policies(kind,doc,revision,modified)"
+				      " VALUES(?,?,?,?) ON CONFLICT(kind) DO UPDATE SET doc=excluded.doc,"
+				      " revision=excluded.revision, modified=excluded.modified", -1, &st,
+			       NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_policy_put");
+		goto rollback;
+	}
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, txt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, cur);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(s, "rt_policy_put");
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO meta(key,value) VALUES('" RT_REVISION_KEY "',?)"
+				      " ON CONFLICT(key) DO UPDATE SET value=excluded.value", -1, &st,
+			       NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_policy_put revision");
+		goto rollback;
+	}
+	sqlite3_bind_int64(st, 1, cur);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_err(s, "rt_policy_put revision");
+		goto rollback;
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_policy_put commit");
+		goto rollback;
+	}
+	if (rev)
+		*rev = cur;
+	goto out;
+rollback:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	free(txt);
+	return r;
+}
+
+static const char *nz(const char *v)
+{
+	return v ? v : "";
+}
+
+/* The incident an audit joins (same workload and category, within the window of its audits),
+ * created when there is none. Caller holds the lock inside a transaction. */
+static int rt_incident_for(struct store_sqlite *s, const char *hostname,
+			   const struct store_rt_audit *a, sqlite3_int64 *id)
+{
+	sqlite3_stmt *st = NULL;
+	int r = 0, rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT id FROM runtime_incidents WHERE hostname=?1 AND"
+				      " container_id=?2 AND category=?3 AND kind=?4 AND"
+				      " first_ns - ?6 <= ?5 AND ?5 <= last_ns + ?6"
+				      " ORDER BY last_ns DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return db_err(s, "rt incident");
+	sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, nz(a->container_id), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, nz(a->category), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, nz(a->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, a->time_ns);
+	sqlite3_bind_int64(st, 6, STORE_RT_INCIDENT_WINDOW_NS);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(s->db, "UPDATE runtime_incidents SET first_ns=min(first_ns,?2),"
+					      " last_ns=max(last_ns,?2), count=count+1 WHERE id=?1", -1,
+				       &st, NULL) != SQLITE_OK)
+			return db_err(s, "rt incident update");
+		sqlite3_bind_int64(st, 1, *id);
+		sqlite3_bind_int64(st, 2, a->time_ns);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			r = db_err(s, "rt incident update");
+		sqlite3_finalize(st);
+		return r;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_err(s, "rt incident");
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO runtime_incidents(kind,hostname,container_id,"
+				      "category,cluster,namespace,container_name,image_name,first_ns,"
+				      "last_ns,count) VALUES(?,?,?,?,?,?,?,?,?,?,1)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_err(s, "rt incident insert");
+	sqlite3_bind_text(st, 1, nz(a->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, nz(a->container_id), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, nz(a->category), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, nz(a->cluster), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, nz(a->namespace_), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, nz(a->container_name), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, nz(a->image_name), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, a->time_ns);
+	sqlite3_bind_int64(st, 10, a->time_ns);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = db_err(s, "rt incident insert");
+	else
+		*id = sqlite3_last_insert_rowid(s->db);
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int ss_rt_audits_add(struct store *base, const char *hostname,
+			    const struct store_rt_audit *v, size_t n, size_t *added)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *ins = NULL, *link = NULL, *merge = NULL;
+	size_t nnew = 0;
+	int r = 0;
+
+	if (added)
+		*added = 0;
+	if (hostname == NULL || (n && v == NULL))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].doc == NULL || v[i].seq > INT64_MAX)
+			return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_audits_add begin");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO runtime_audits(hostname,seq,kind,time_ns,"
+				      "type,attack_type,effect,rule_name,cluster,namespace,container_id,"
+				      "container_name,image_name,process_path,user,doc)"
+				      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &ins, NULL) !=
+		    SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "UPDATE runtime_audits SET incident=? WHERE id=?", -1, &link,
+			       NULL) != SQLITE_OK ||
+	    /* a throttle update (count > 1) is a copy of its window's first audit with the total:
+	     * it raises that audit's count instead of standing beside it (docs/runtime-console.md) */
+	    sqlite3_prepare_v2(s->db, "UPDATE runtime_audits SET doc=json_set(doc,'$.count',"
+				      "max(coalesce(json_extract(doc,'$.count'),1),?1)) WHERE hostname=?2"
+				      " AND time_ns=?3 AND kind=?4 AND attack_type=?5 AND effect=?6 AND"
+				      " container_id=?7 AND seq<?8", -1, &merge, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_audits_add prepare");
+		goto rollback;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct store_rt_audit *a = &v[i];
+		const char *txt[] = { a->kind, a->type, a->attack_type, a->effect, a->rule_name,
+				      a->cluster, a->namespace_, a->container_id, a->container_name,
+				      a->image_name, a->process_path, a->user };
+		json_int_t count = json_integer_value(json_object_get(a->doc, "count"));
+		char *doc;
+		sqlite3_int64 aid, inc = 0;
+
+		if (count > 1) {
+			sqlite3_reset(merge);
+			sqlite3_bind_int64(merge, 1, count);
+			sqlite3_bind_text(merge, 2, hostname, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(merge, 3, a->time_ns);
+			sqlite3_bind_text(merge, 4, nz(a->kind), -1, SQLITE_STATIC);
+			sqlite3_bind_text(merge, 5, nz(a->attack_type), -1, SQLITE_STATIC);
+			sqlite3_bind_text(merge, 6, nz(a->effect), -1, SQLITE_STATIC);
+			sqlite3_bind_text(merge, 7, nz(a->container_id), -1, SQLITE_STATIC);
+			sqlite3_bind_int64(merge, 8, (sqlite3_int64)a->seq);
+			if (sqlite3_step(merge) != SQLITE_DONE) {
+				r = db_err(s, "rt_audits_add merge");
+				goto rollback;
+			}
+			if (sqlite3_changes(s->db) > 0)
+				continue; /* merged into its first audit */
+		}
+		doc = json_dumps(a->doc, JSON_COMPACT);
+		if (doc == NULL) {
+			r = -ENOMEM;
+			goto rollback;
+		}
+		sqlite3_reset(ins);
+		sqlite3_clear_bindings(ins);
+		sqlite3_bind_text(ins, 1, hostname, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 2, (sqlite3_int64)a->seq);
+		sqlite3_bind_text(ins, 3, nz(txt[0]), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 4, a->time_ns);
+		for (int k = 1; k < 12; k++)
+			sqlite3_bind_text(ins, 4 + k, nz(txt[k]), -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 16, doc, -1, SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			free(doc);
+			r = db_err(s, "rt_audits_add insert");
+			goto rollback;
+		}
+		free(doc);
+		if (sqlite3_changes(s->db) == 0)
+			continue; /* stored already: a resent record */
+		aid = sqlite3_last_insert_rowid(s->db);
+		nnew++;
+		if ((r = rt_incident_for(s, hostname, a, &inc)) < 0)
+			goto rollback;
+		sqlite3_reset(link);
+		sqlite3_bind_int64(link, 1, inc);
+		sqlite3_bind_int64(link, 2, aid);
+		if (sqlite3_step(link) != SQLITE_DONE) {
+			r = db_err(s, "rt_audits_add link");
+			goto rollback;
+		}
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_audits_add commit");
+		goto rollback;
+	}
+	if (added)
+		*added = nnew;
+	goto out;
+rollback:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(link);
+	sqlite3_finalize(merge);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+/* WHERE for a runtime list into q (bound values pushed), from the table's column names. */
+static int rt_where(struct sqlq *q, const struct store_rt_query *rq, const char *const *cols,
+		    const char *time_col, int has_kind, int has_ack)
+{
+	q_cat(q, " WHERE 1");
+	if (rq->kind && has_kind) {
+		q_cat(q, " AND kind=");
+		q_bind_str(q, rq->kind);
+	}
+	for (int c = 0; c < STORE_RT_NCOLS; c++) {
+		if (rq->neq[c] == 0)
+			continue;
+		if (cols[c] == NULL || rq->neq[c] > STORE_RT_VALUES_MAX)
+			return -EINVAL;
+		q_cat(q, " AND ");
+		q_cat(q, cols[c]);
+		q_cat(q, " IN (");
+		for (size_t i = 0; i < rq->neq[c]; i++) {
+			if (i)
+				q_cat(q, ",");
+			q_bind_str(q, rq->eq[c][i] ? rq->eq[c][i] : "");
+		}
+		q_cat(q, ")");
+	}
+	if (time_col && rq->from_ns > 0) {
+		char b[64];
+		snprintf(b, sizeof(b), " AND %s >= %lld", time_col, (long long)rq->from_ns);
+		q_cat(q, b);
+	}
+	if (time_col && rq->to_ns > 0) {
+		char b[64];
+		snprintf(b, sizeof(b), " AND %s <= %lld", time_col, (long long)rq->to_ns);
+		q_cat(q, b);
+	}
+	if (rq->id > 0) {
+		char b[64];
+		snprintf(b, sizeof(b), " AND id = %lld", rq->id);
+		q_cat(q, b);
+	}
+	if (has_ack && rq->acknowledged >= 0)
+		q_cat(q, rq->acknowledged ? " AND acknowledged=1" : " AND acknowledged=0");
+	return q->err ? -ENOMEM : 0;
+}
+
+/* RFC 3339 UTC with nanoseconds. */
+static void rt_time_str(int64_t ns, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ns / 1000000000ll);
+	struct tm tm;
+	char t[32];
+
+	if (ns < 0 || gmtime_r(&secs, &tm) == NULL || strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S",
+							     &tm) == 0) {
+		snprintf(buf, len, "1970-01-01T00:00:00Z");
+		return;
+	}
+	snprintf(buf, len, "%s.%09lldZ", t, (long long)(ns % 1000000000ll));
+}
+
+/* Runs "SELECT count(*) FROM <from><where>" into *total. Caller holds the lock. */
+static int rt_count(struct store_sqlite *s, const char *from, struct sqlq *where, long *total)
+{
+	struct sqlq q = { 0 };
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	q_cat(&q, "SELECT count(*) FROM ");
+	q_cat(&q, from);
+	q_append(&q, where);
+	if ((r = q_prepare(s, &q, &st)) == 0) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*total = (long)sqlite3_column_int64(st, 0);
+		else
+			r = db_err(s, "rt count");
+	}
+	sqlite3_finalize(st);
+	q_free(&q);
+	return r;
+}
+
+/* Appends ORDER BY order (with DESC on every term when reverse) and LIMIT/OFFSET. */
+static void rt_order(struct sqlq *q, const char *const *terms, const struct store_rt_query *rq)
+{
+	char b[96];
+
+	q_cat(q, " ORDER BY ");
+	for (size_t i = 0; terms[i]; i++) {
+		q_cat(q, i ? ", " : "");
+		q_cat(q, terms[i]);
+		q_cat(q, rq->reverse ? " DESC" : " ASC");
+	}
+	snprintf(b, sizeof(b), " LIMIT %ld OFFSET %ld", rq->limit > 0 ? rq->limit : -1L,
+		 rq->offset > 0 ? rq->offset : 0L);
+	q_cat(q, b);
+}
+
+static json_t *rt_audit_doc(sqlite3_stmt *st, int id_col, int doc_col)
+{
+	json_t *d = col_json(st, doc_col);
+	char id[32];
+
+	snprintf(id, sizeof(id), "%lld", (long long)sqlite3_column_int64(st, id_col));
+	json_object_set_new(d, "_id", json_string(id));
+	return d;
+}
+
+static int ss_rt_audits_query(struct store *base, const struct store_rt_query *rq, json_t **out,
+			      long *total)
+{
+	static const char *const order[] = { "time_ns", "id", NULL };
+	struct store_sqlite *s = SS(base);
+	struct sqlq where = { 0 }, q = { 0 };
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array();
+	int r, rc;
+
+	*out = NULL;
+	*total = 0;
+	if (arr == NULL)
+		return -ENOMEM;
+	if ((r = rt_where(&where, rq, rt_audit_cols, "time_ns", 1, 0)) < 0)
+		goto done;
+	q_cat(&q, "SELECT id, doc FROM runtime_audits");
+	q_append(&q, &where);
+	rt_order(&q, order, rq);
+	pthread_mutex_lock(&s->mu);
+	if ((r = rt_count(s, "runtime_audits", &where, total)) < 0 || (r = q_prepare(s, &q, &st)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, rt_audit_doc(st, 0, 1));
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "rt_audits_query");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+done:
+	q_free(&where);
+	q_free(&q);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*out = arr;
+	return 0;
+}
+
+/* The audits of one incident, newest STORE_RT_INCIDENT_AUDITS_MAX in time order. Locked. */
+static json_t *rt_incident_audits(struct store_sqlite *s, sqlite3_stmt *st, sqlite3_int64 id)
+{
+	json_t *arr = json_array();
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_insert_new(arr, 0, rt_audit_doc(st, 0, 1));
+	if (rc != SQLITE_DONE)
+		db_err(s, "rt incident audits");
+	return arr;
+}
+
+static int ss_rt_incidents_query(struct store *base, const struct store_rt_query *rq, json_t **out,
+				 long *total)
+{
+	static const char *const order[] = { "first_ns", "id", NULL };
+	struct store_sqlite *s = SS(base);
+	struct sqlq where = { 0 }, q = { 0 };
+	sqlite3_stmt *st = NULL, *au = NULL;
+	json_t *arr = json_array();
+	char b[96];
+	int r, rc;
+
+	*out = NULL;
+	*total = 0;
+	if (arr == NULL)
+		return -ENOMEM;
+	if ((r = rt_where(&where, rq, rt_incident_cols, NULL, 1, 1)) < 0)
+		goto done;
+	/* An incident is in [from, to] when its audits overlap it. */
+	if (rq->from_ns > 0) {
+		snprintf(b, sizeof(b), " AND last_ns >= %lld", (long long)rq->from_ns);
+		q_cat(&where, b);
+	}
+	if (rq->to_ns > 0) {
+		snprintf(b, sizeof(b), " AND first_ns <= %lld", (long long)rq->to_ns);
+		q_cat(&where, b);
+	}
+	q_cat(&q, "SELECT id, kind, hostname, container_id, category, cluster, namespace,"
+		  " container_name, image_name, first_ns, last_ns, acknowledged, count"
+		  " FROM runtime_incidents");
+	q_append(&q, &where);
+	rt_order(&q, order, rq);
+	pthread_mutex_lock(&s->mu);
+	if ((r = rt_count(s, "runtime_incidents", &where, total)) < 0 ||
+	    (r = q_prepare(s, &q, &st)) < 0)
+		goto out;
+	if (sqlite3_prepare_v2(s->db, "SELECT id, doc FROM runtime_audits WHERE incident=?"
+				      " ORDER BY time_ns DESC, id DESC LIMIT "
+				      STRINGIFY(STORE_RT_INCIDENT_AUDITS_MAX), -1, &au, NULL) !=
+	    SQLITE_OK) {
+		r = db_err(s, "rt_incidents_query");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 id = sqlite3_column_int64(st, 0);
+		char ids[32], when[48];
+		json_t *inc;
+
+		snprintf(ids, sizeof(ids), "%lld", (long long)id);
+		rt_time_str(sqlite3_column_int64(st, 9), when, sizeof(when));
+		inc = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:o,s:I}",
+				"_id", ids, "time", when,
+				"type", (const char *)sqlite3_column_text(st, 1),
+				"hostname", (const char *)sqlite3_column_text(st, 2),
+				"containerID", (const char *)sqlite3_column_text(st, 3),
+				"category", (const char *)sqlite3_column_text(st, 4),
+				"cluster", (const char *)sqlite3_column_text(st, 5),
+				"namespace", (const char *)sqlite3_column_text(st, 6),
+				"containerName", (const char *)sqlite3_column_text(st, 7),
+				"imageName", (const char *)sqlite3_column_text(st, 8),
+				"acknowledged", sqlite3_column_int(st, 11),
+				"serialNum", (json_int_t)id,
+				"audits", rt_incident_audits(s, au, id),
+				"auditsTotal", (json_int_t)sqlite3_column_int64(st, 12));
+		if (inc) {
+			rt_time_str(sqlite3_column_int64(st, 10), when, sizeof(when));
+			json_object_set_new(inc, "lastTime", json_string(when));
+		}
+		if (inc == NULL || json_array_append_new(arr, inc) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "rt_incidents_query");
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(au);
+	pthread_mutex_unlock(&s->mu);
+done:
+	q_free(&where);
+	q_free(&q);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*out = arr;
+	return 0;
+}
+
+static int ss_rt_incident_ack(struct store *base, long long id, int ack)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	int r = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "UPDATE runtime_incidents SET acknowledged=? WHERE id=?", -1,
+			       &st, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_incident_ack");
+		goto out;
+	}
+	sqlite3_bind_int(st, 1, ack ? 1 : 0);
+	sqlite3_bind_int64(st, 2, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = db_err(s, "rt_incident_ack");
+	else if (sqlite3_changes(s->db) == 0)
+		r = -ENOENT;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_rt_profiles_replace(struct store *base, const char *hostname, json_t *profiles)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	json_t *p;
+	size_t i;
+	int r = 0;
+
+	if (hostname == NULL || !json_is_array(profiles))
+		return -EINVAL;
+	json_array_foreach(profiles, i, p)
+		if (!json_is_string(json_object_get(p, "_id")))
+			return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_profiles_replace begin");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM runtime_profiles WHERE hostname=?", -1, &del,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO runtime_profiles(hostname,id,image,"
+				      "namespace,cluster,state,doc,updated) VALUES(?,?,?,?,?,?,?,?)",
+			       -1, &ins, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_profiles_replace prepare");
+		goto rollback;
+	}
+	sqlite3_bind_text(del, 1, hostname, -1, SQLITE_STATIC);
+	if (sqlite3_step(del) != SQLITE_DONE) {
+		r = db_err(s, "rt_profiles_replace delete");
+		goto rollback;
+	}
+	json_array_foreach(profiles, i, p) {
+		char *txt = json_dumps(p, JSON_COMPACT);
+		static const char *const keys[] = { "_id", "image", "namespace", "cluster", "state" };
+
+		if (txt == NULL) {
+			r = -ENOMEM;
+			goto rollback;
+		}
+		sqlite3_reset(ins);
+		sqlite3_bind_text(ins, 1, hostname, -1, SQLITE_STATIC);
+		for (int k = 0; k < 5; k++)
+			sqlite3_bind_text(ins, 2 + k, nz(json_string_value(json_object_get(p, keys[k]))),
+					  -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 7, txt, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ins, 8, (sqlite3_int64)time(NULL));
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			free(txt);
+			r = db_err(s, "rt_profiles_replace insert");
+			goto rollback;
+		}
+		free(txt);
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_profiles_replace commit");
+		goto rollback;
+	}
+	goto out;
+rollback:
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
+	pthread_mutex_unlock(&s->mu);
+	return r;
+}
+
+static int ss_rt_profiles_query(struct store *base, const struct store_rt_query *rq, json_t **out,
+				long *total)
+{
+	static const char *const order[] = { "hostname", "id", NULL };
+	struct store_sqlite *s = SS(base);
+	struct sqlq where = { 0 }, q = { 0 };
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array();
+	int r, rc;
+
+	*out = NULL;
+	*total = 0;
+	if (arr == NULL)
+		return -ENOMEM;
+	if ((r = rt_where(&where, rq, rt_profile_cols, NULL, 0, 0)) < 0)
+		goto done;
+	q_cat(&q, "SELECT hostname, doc FROM runtime_profiles");
+	q_append(&q, &where);
+	rt_order(&q, order, rq);
+	pthread_mutex_lock(&s->mu);
+	if ((r = rt_count(s, "runtime_profiles", &where, total)) < 0 ||
+	    (r = q_prepare(s, &q, &st)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *d = col_json(st, 1);
+		json_object_set_new(d, "hostname", json_string((const char *)sqlite3_column_text(st, 0)));
+		json_array_append_new(arr, d);
+	}
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "rt_profiles_query");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+done:
+	q_free(&where);
+	q_free(&q);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*out = arr;
+	return 0;
+}
+
+static int ss_rt_profile_hosts(struct store *base, const char *id, json_t **out)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	json_t *arr = json_array();
+	int r = 0, rc;
+
+	*out = NULL;
+	if (arr == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "SELECT DISTINCT hostname FROM runtime_profiles WHERE id=?"
+				      " ORDER BY hostname", -1, &st, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_profile_hosts");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_array_append_new(arr, json_string((const char *)sqlite3_column_text(st, 0)));
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "rt_profile_hosts");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	*out = arr;
+	return 0;
+}
+
+static int ss_rt_status_put(struct store *base, const char *hostname, json_t *doc)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	char *txt = json_dumps(doc, JSON_COMPACT);
+	int r = 0;
+
+	if (txt == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO runtime_status(hostname,doc,updated)"
+				      " VALUES(?,?,?)", -1, &st, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_status_put");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, hostname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, txt, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		r = db_err(s, "rt_status_put");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	free(txt);
+	return r;
+}
+
+static int ss_rt_status_all(struct store *base, json_t **out)
+{
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	json_t *obj = json_object();
+	int r = 0, rc;
+
+	*out = NULL;
+	if (obj == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_prepare_v2(s->db, "SELECT hostname, doc FROM runtime_status", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		r = db_err(s, "rt_status_all");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_object_set_new(obj, (const char *)sqlite3_column_text(st, 0), col_json(st, 1));
+	if (rc != SQLITE_DONE)
+		r = db_err(s, "rt_status_all");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->mu);
+	if (r < 0) {
+		json_decref(obj);
+		return r;
+	}
+	*out = obj;
+	return 0;
+}
+
 static const struct store_ops sqlite_ops = {
 	.close = ss_close,
 	.scan_put = ss_scan_put,
@@ -2467,6 +3293,18 @@ static const struct store_ops sqlite_ops = {
 	.coll_delete = ss_coll_delete,
 	.coll_usage_set = ss_coll_usage_set,
 	.coll_usages = ss_coll_usages,
+	.rt_policy_get = ss_rt_policy_get,
+	.rt_policy_put = ss_rt_policy_put,
+	.rt_revision = ss_rt_revision,
+	.rt_audits_add = ss_rt_audits_add,
+	.rt_audits_query = ss_rt_audits_query,
+	.rt_incidents_query = ss_rt_incidents_query,
+	.rt_incident_ack = ss_rt_incident_ack,
+	.rt_profiles_replace = ss_rt_profiles_replace,
+	.rt_profiles_query = ss_rt_profiles_query,
+	.rt_profile_hosts = ss_rt_profile_hosts,
+	.rt_status_put = ss_rt_status_put,
+	.rt_status_all = ss_rt_status_all,
 };
 
 /* Fills the v2 columns of every stored document (run inside the migration's transaction). */
@@ -2597,6 +3435,15 @@ static int migrate(struct store_sqlite *s, const char *path)
 		    sqlite3_exec(s->db, schema_v3, NULL, NULL, &err) != SQLITE_OK ||
 		    sqlite3_exec(s->db, "PRAGMA user_version=3; COMMIT", NULL, NULL, &err) != SQLITE_OK)
 			goto fail;
+		ver = 3;
+	}
+	if (ver < 4) {
+		if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK ||
+		    sqlite3_exec(s->db, schema_v4, NULL, NULL, &err) != SQLITE_OK ||
+		    sqlite3_exec(s->db, "PRAGMA user_version=4; COMMIT", NULL, NULL, &err) != SQLITE_OK)
+			goto fail;
+		if (was > 0 && was < 4)
+			log_info("store: %s migrated from schema version %d to 4", path, was);
 	}
 	return 0;
 fail:

@@ -198,15 +198,17 @@ size_t audit_throttle_flush(struct audit_throttle *t, uint64_t now_ns)
 
 int audit_throttle_offer(struct audit_throttle *t, const struct audit_record *r)
 {
-	char key[1200];
+	char key[1400];
 	struct window *w;
 	struct audit_record first;
 
 	audit_throttle_flush(t, r->time_ns);
-	/* One model: image, namespace, cluster (and the host for host audits). */
-	snprintf(key, sizeof(key), "%s\x1f%s\x1f%.400s\x1f%.250s\x1f%.250s\x1f%.200s", r->type,
-		 r->attack_type, r->image_name, r->namespace_, r->cluster,
-		 r->image_name[0] ? "" : r->hostname);
+	/* One model (image, namespace, cluster; the host for host audits), one attack type, one
+	 * effect, one container: audits that differ in what was done, or where, are never merged
+	 * (a prevent in one container must not hide a block in another). */
+	snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%.64s\x1f%.400s\x1f%.250s\x1f%.250s\x1f%.200s",
+		 r->type, r->attack_type, r->effect, r->container_id, r->image_name, r->namespace_,
+		 r->cluster, r->image_name[0] ? "" : r->hostname);
 	for (size_t i = 0; i < t->n; i++) {
 		if (strcmp(t->v[i]->key, key) == 0) {
 			t->v[i]->count++;

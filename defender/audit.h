@@ -2,7 +2,7 @@
  * audit: the Defender's runtime audit records (Prisma's shared.RuntimeAudit), their throttling,
  * and a bounded on-disk spool that keeps them until the Console has acknowledged them.
  *
- * Throttling (struct audit_throttle): repeated audits of one attack type for one model (image,
+ * Throttling (struct audit_throttle): repeated audits of one attack type and effect, for one container of one model (image,
  * namespace, cluster) within a window are counted, not repeated: the first is emitted at once,
  * later ones only bump a counter, and when the window ends an update with the total count is
  * emitted (only when there were repeats).

@@ -1,7 +1,9 @@
 /*
  * defender: the Defender's configuration and the uplink to the Console. Configuration comes from
  * the environment the deployment sets (WS_ADDRESS, INSTALL_BUNDLE, DEFENDER_TYPE, DEFENDER_CLUSTER,
- * DOCKER_CLIENT_ADDRESS, GARRISON_DATA_DIR); main.c reads it once at start.
+ * DOCKER_CLIENT_ADDRESS, GARRISON_DATA_DIR); main.c reads it once at start. The uplink also carries
+ * the runtime engine's messages (rtengine.h): policy, relearn and acks in, audits, profiles and
+ * status out (docs/protocol.md "Runtime").
  */
 #ifndef GARRISON_DEFENDER_H
 #define GARRISON_DEFENDER_H
@@ -27,6 +29,7 @@ struct defender {
 	volatile int stop;
 	struct inventory *inv;       /* Docker inventory (may be NULL) */
 	struct scanner *scan;        /* image, container and host scans (may be NULL) */
+	struct rtengine *rt;         /* runtime defense (may be NULL: GARRISON_RUNTIME=off) */
 
 	/* Messages from other threads (the inventory) to the Console, guarded by q_mu. They are
 	 * queued only while a session is live (welcomed); otherwise they are dropped, because every
@@ -40,6 +43,10 @@ struct defender {
 
 /* Queues a message for the Console (thread-safe; takes ownership of msg). */
 void uplink_send(struct defender *d, json_t *msg);
+
+/* Wakes the uplink's loop from another thread (the runtime engine has audits or profiles to
+ * send); a no-op while no session is live. Thread-safe. */
+void uplink_wake(void *defender);
 
 /* Runs the connect / enroll / hello / heartbeat loop until d->stop is set. Never returns early on
  * Console errors: it retries with jittered exponential backoff. */

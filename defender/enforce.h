@@ -153,6 +153,16 @@ int enforce_fanotify_new(const struct enforce_fanotify_opts *opts, struct enforc
 int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *container,
 			 unsigned flags, char *err, size_t errlen);
 
+/* Removes the operations in flags (ENFORCE_WATCH_*) from the file-system mark that
+ * enforce_fanotify_add() put on the root of process pid for container. When no operation is left,
+ * or pid is 0 or gone (its file system usually went with it), every entry labelled container is
+ * forgotten, so that a later file system with a reused device number is not taken for it; mount
+ * marks (ENFORCE_MOUNTS) are only forgotten: they stay in the kernel until their mount goes, and
+ * their events then carry the label "". 0 (also when nothing was marked), -EINVAL, or the error of
+ * fanotify_mark (err gets a sentence; the entries are forgotten anyway when nothing is left). */
+int enforce_fanotify_remove(struct enforce_fanotify *f, pid_t pid, const char *container,
+			    unsigned flags, char *err, size_t errlen);
+
 /* Copies the counters (consistent with each other only approximately). */
 void enforce_fanotify_stats(struct enforce_fanotify *f, struct enforce_fanotify_stats *st);
 
@@ -167,7 +177,7 @@ void enforce_fanotify_free(struct enforce_fanotify *f);
 #define ENFORCE_NET_PROTO_UDP 17
 
 struct enforce_net_rule {
-	int family;          /* AF_INET or AF_INET6 */
+	int family;          /* AF_INET, AF_INET6, or AF_UNSPEC: any address (then port != 0) */
 	uint8_t addr[16];    /* network order; IPv4 in the first 4 bytes */
 	uint16_t port;       /* host order; 0: any port */
 	uint8_t proto;       /* ENFORCE_NET_PROTO_*; 0: any */
@@ -221,6 +231,10 @@ int enforce_net_attach_pid(struct enforce_net *n, pid_t pid, const char *contain
 /* The same for a cgroup v2 directory given by path. */
 int enforce_net_attach_cgroup(struct enforce_net *n, const char *cgroup_dir, const char *container,
 			      char *err, size_t errlen);
+/* Detaches the programs from every cgroup attached with label container (their links are
+ * destroyed: the cgroup's connects are no longer filtered by this rule set). Returns the number of
+ * cgroups detached (0 when none had that label), or -EINVAL. */
+int enforce_net_detach(struct enforce_net *n, const char *container);
 /* Waits up to timeout_ms for decisions and calls report for each. Returns the number reported or a
  * negative errno. */
 int enforce_net_poll(struct enforce_net *n, int timeout_ms, enforce_net_report_fn report, void *arg);

@@ -67,6 +67,7 @@ struct qent {
 struct mark {
 	dev_t dev;        /* file-system mark: st_dev of its root */
 	uint64_t mnt_id;  /* mount mark: the mount's id (0 for a file-system mark) */
+	uint64_t mask;    /* file-system mark: the operations marked (for enforce_fanotify_remove) */
 	char label[ENFORCE_CONTAINER_MAX];
 };
 
@@ -636,6 +637,11 @@ int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *cont
 		return rc;
 	}
 	added = 1;
+	pthread_mutex_lock(&f->mk_lock);
+	for (size_t i = 0; i < f->nmarks; i++)
+		if (f->marks[i].mnt_id == 0 && f->marks[i].dev == st.st_dev)
+			f->marks[i].mask |= mask;
+	pthread_mutex_unlock(&f->mk_lock);
 	if (flags & ENFORCE_MOUNTS) {
 		rc = mark_mounts(f, pid, mask, container);
 		if (rc > 0)
@@ -643,6 +649,66 @@ int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *cont
 	}
 	atomic_fetch_add(&f->nmarks_added, (uint64_t)added);
 	return added;
+}
+
+/* Drops every table entry labelled container (mk_lock held). */
+static void forget_label(struct enforce_fanotify *f, const char *container)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < f->nmarks; i++) {
+		if (strncmp(f->marks[i].label, container, ENFORCE_CONTAINER_MAX - 1) == 0)
+			continue;
+		if (o != i)
+			f->marks[o] = f->marks[i];
+		o++;
+	}
+	f->nmarks = o;
+}
+
+int enforce_fanotify_remove(struct enforce_fanotify *f, pid_t pid, const char *container,
+			    unsigned flags, char *err, size_t errlen)
+{
+	char root[64];
+	struct stat st;
+	uint64_t mask = 0, left = 0;
+	int rc = 0, found = 0;
+
+	if (f == NULL || container == NULL || container[0] == 0) {
+		set_err(err, errlen, "no fanotify group or no label");
+		return -EINVAL;
+	}
+	if (flags & ENFORCE_WATCH_EXEC)
+		mask |= FAN_OPEN_EXEC_PERM;
+	if (flags & ENFORCE_WATCH_OPEN)
+		mask |= FAN_OPEN_PERM;
+	snprintf(root, sizeof(root), "/proc/%d/root/", (int)pid);
+	if (pid > 0 && mask != 0 && stat(root, &st) == 0) {
+		pthread_mutex_lock(&f->mk_lock);
+		for (size_t i = 0; i < f->nmarks; i++) {
+			struct mark *m = &f->marks[i];
+
+			if (m->mnt_id != 0 || m->dev != st.st_dev ||
+			    strncmp(m->label, container, ENFORCE_CONTAINER_MAX - 1) != 0)
+				continue;
+			found = 1;
+			m->mask &= ~mask;
+			left = m->mask;
+		}
+		pthread_mutex_unlock(&f->mk_lock);
+		if (found && fanotify_mark(f->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, mask, AT_FDCWD,
+					   root) != 0 && errno != ENOENT) {
+			rc = -errno;
+			set_err(err, errlen, "fanotify_mark(FAN_MARK_REMOVE, %s): %s", root, strerror(errno));
+		}
+		if (found && left != 0)
+			return rc;
+	}
+	/* nothing left, or the process (and so, most likely, its file system) is gone */
+	pthread_mutex_lock(&f->mk_lock);
+	forget_label(f, container);
+	pthread_mutex_unlock(&f->mk_lock);
+	return rc;
 }
 
 void enforce_fanotify_stats(struct enforce_fanotify *f, struct enforce_fanotify_stats *st)

@@ -110,7 +110,9 @@ int enforce_net_rule_parse(const char *s, struct enforce_net_rule *out)
 		host = buf;
 		port = c + 1;
 		out->family = AF_INET;
-		if (strchr(host, ':') != NULL || inet_pton(AF_INET, host, out->addr) != 1)
+		if (strcmp(host, "*") == 0)
+			out->family = AF_UNSPEC;
+		else if (strchr(host, ':') != NULL || inet_pton(AF_INET, host, out->addr) != 1)
 			return -EINVAL;
 	}
 	if (strcmp(port, "*") == 0) {
@@ -128,6 +130,8 @@ int enforce_net_rule_parse(const char *s, struct enforce_net_rule *out)
 			return -EINVAL;
 		out->port = (uint16_t)v;
 	}
+	if (out->family == AF_UNSPEC && out->port == 0)
+		return -EINVAL; /* "*:*" would deny every connection */
 	return 0;
 }
 
@@ -139,7 +143,9 @@ void enforce_net_rule_format(const struct enforce_net_rule *r, char *buf, size_t
 
 	if (len == 0)
 		return;
-	if (inet_ntop(r->family == AF_INET6 ? AF_INET6 : AF_INET, r->addr, ip, sizeof(ip)) == NULL)
+	if (r->family == AF_UNSPEC)
+		snprintf(ip, sizeof(ip), "*");
+	else if (inet_ntop(r->family == AF_INET6 ? AF_INET6 : AF_INET, r->addr, ip, sizeof(ip)) == NULL)
 		snprintf(ip, sizeof(ip), "?");
 	if (r->port != 0)
 		snprintf(port, sizeof(port), "%u", (unsigned)r->port);
@@ -299,15 +305,19 @@ int enforce_net_add_rule(struct enforce_net *n, const struct enforce_net_rule *r
 	struct nd_key k;
 	uint8_t one = 1;
 
-	if (n == NULL || r == NULL || (r->family != AF_INET && r->family != AF_INET6))
+	if (n == NULL || r == NULL ||
+	    (r->family != AF_INET && r->family != AF_INET6 && r->family != AF_UNSPEC) ||
+	    (r->family == AF_UNSPEC && r->port == 0))
 		return -EINVAL;
 	if (n->nrules >= ND_RULES_MAX)
 		return -E2BIG;
 	memset(&k, 0, sizeof(k));
-	memcpy(k.addr, r->addr, r->family == AF_INET ? 4 : 16);
+	if (r->family != AF_UNSPEC)
+		memcpy(k.addr, r->addr, r->family == AF_INET ? 4 : 16);
 	k.port = r->port;
 	k.proto = r->proto;
-	k.family = r->family == AF_INET ? ND_FAMILY_INET : ND_FAMILY_INET6;
+	k.family = r->family == AF_INET ? ND_FAMILY_INET :
+		   r->family == AF_INET6 ? ND_FAMILY_INET6 : ND_FAMILY_ANY;
 	if (bpf_map_update_elem(bpf_map__fd(n->skel->maps.nd_rules), &k, &one, BPF_ANY) != 0)
 		return -errno;
 	n->nrules++;
@@ -371,6 +381,28 @@ int enforce_net_attach_pid(struct enforce_net *n, pid_t pid, const char *contain
 		return rc;
 	}
 	return enforce_net_attach_cgroup(n, dir, container, err, errlen);
+}
+
+int enforce_net_detach(struct enforce_net *n, const char *container)
+{
+	size_t o = 0;
+	int detached = 0;
+
+	if (n == NULL || container == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < n->natt; i++) {
+		if (strncmp(n->att[i].label, container, ENFORCE_CONTAINER_MAX - 1) == 0) {
+			for (int j = 0; j < 4; j++)
+				bpf_link__destroy(n->att[i].links[j]);
+			detached++;
+			continue;
+		}
+		if (o != i)
+			n->att[o] = n->att[i];
+		o++;
+	}
+	n->natt = o;
+	return detached;
 }
 
 int enforce_net_poll(struct enforce_net *n, int timeout_ms, enforce_net_report_fn report, void *arg)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -82,6 +83,74 @@ static json_t *proto_json(uint8_t p)
 	return json_string(buf);
 }
 
+static const struct {
+	uint32_t ifmt;
+	const char *name;
+} stdio_types[] = {
+	{ 0140000, "sock" }, { 0120000, "link" }, { 0100000, "file" }, { 0060000, "blk" },
+	{ 0040000, "dir" },  { 0020000, "chr" },  { 0010000, "fifo" },
+};
+
+#define S_IFMT_BITS 0170000u
+#define TCP_ESTABLISHED_ 1
+#define TCP_CLOSE_WAIT_ 8
+
+int event_stdio_connected(const struct event_stdio *s)
+{
+	return (s->mode & S_IFMT_BITS) == 0140000u && (s->family == AF_INET || s->family == AF_INET6) &&
+	       (s->state == TCP_ESTABLISHED_ || s->state == TCP_CLOSE_WAIT_);
+}
+
+static json_t *stdio_one_json(const struct event_stdio *s)
+{
+	json_t *o = json_object();
+	const char *type = "";
+	char fam[8];
+	int r = 0;
+
+	if (o == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(stdio_types) / sizeof(stdio_types[0]); i++)
+		if ((s->mode & S_IFMT_BITS) == stdio_types[i].ifmt)
+			type = stdio_types[i].name;
+	r |= set(o, "type", json_string(type));
+	if (strcmp(type, "sock") == 0 && s->family != 0) {
+		if (s->family == AF_INET || s->family == AF_INET6) {
+			r |= set(o, "family", json_string(family_name(s->family)));
+			r |= set(o, "state", json_integer(s->state));
+			r |= set(o, "connected", json_boolean(event_stdio_connected(s)));
+			if (event_stdio_connected(s)) {
+				r |= set(o, "addr", addr_json(s->family, s->addr));
+				r |= set(o, "port", json_integer(s->port));
+			}
+		} else if (s->family == AF_UNIX) {
+			r |= set(o, "family", json_string("unix"));
+		} else {
+			snprintf(fam, sizeof(fam), "%u", s->family);
+			r |= set(o, "family", json_string(fam));
+		}
+	}
+	if (r != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *stdio_json(const struct event *ev)
+{
+	json_t *a = json_array();
+
+	if (a == NULL)
+		return NULL;
+	for (int i = 0; i < 3; i++)
+		if (json_array_append_new(a, stdio_one_json(&ev->exec.stdio[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
 json_t *event_argv_json(const struct event *ev)
 {
 	json_t *a = json_array();
@@ -130,6 +199,7 @@ json_t *event_to_json(const struct event *ev)
 		r |= set(o, "exe_mtime", json_integer(ev->exec.exe_mtime));
 		r |= set(o, "exe_ctime", json_integer(ev->exec.exe_ctime));
 		r |= set(o, "runtime_setup", json_boolean(ev->exec.runtime_setup));
+		r |= set(o, "stdio", stdio_json(ev));
 		break;
 	case EVENT_EXIT:
 		r |= set(o, "exit_code", json_integer(ev->exit.code));
@@ -328,6 +398,68 @@ static void get_argv(struct pctx *c, struct event *ev)
 	ev->exec.args_len = off;
 }
 
+/* One element of "stdio" into *s. */
+static void get_stdio_one(struct pctx *c, struct event_stdio *s)
+{
+	char t[8], fam[8];
+
+	memset(s, 0, sizeof(*s));
+	if (!json_is_object(c->o)) {
+		perr(c, "stdio", "holds a non-object");
+		return;
+	}
+	if (get_str(c, "type", t, sizeof(t)) != NULL && t[0] != 0) {
+		for (size_t i = 0; i < sizeof(stdio_types) / sizeof(stdio_types[0]); i++)
+			if (strcmp(t, stdio_types[i].name) == 0)
+				s->mode = stdio_types[i].ifmt;
+		if (s->mode == 0)
+			perr(c, "stdio.type", "unknown file type");
+	}
+	if (get_str(c, "family", fam, sizeof(fam)) != NULL && fam[0] != 0) {
+		if (strcmp(fam, "ipv4") == 0) {
+			s->family = AF_INET;
+		} else if (strcmp(fam, "ipv6") == 0) {
+			s->family = AF_INET6;
+		} else if (strcmp(fam, "unix") == 0) {
+			s->family = AF_UNIX;
+		} else {
+			char *end;
+			unsigned long v = strtoul(fam, &end, 10);
+			if (fam[0] < '0' || fam[0] > '9' || *end != 0 || v == 0 || v > 65535)
+				perr(c, "stdio.family", "unknown family");
+			else
+				s->family = (uint16_t)v;
+		}
+		if (s->mode != 0140000u)
+			perr(c, "stdio.family", "given for a descriptor that is not a socket");
+	}
+	if (s->family == AF_INET || s->family == AF_INET6) {
+		s->state = (uint8_t)get_int(c, "state", 0, 255);
+		if (json_object_get(c->o, "state") == NULL && get_bool(c, "connected"))
+			s->state = TCP_ESTABLISHED_;
+		get_addr(c, "addr", s->family, s->addr);
+		s->port = (uint16_t)get_int(c, "port", 0, 65535);
+	}
+}
+
+static void get_stdio(struct pctx *c, struct event *ev)
+{
+	const json_t *a = json_object_get(c->o, "stdio"), *v;
+	size_t i;
+
+	if (a == NULL)
+		return;
+	if (!json_is_array(a) || json_array_size(a) > 3) {
+		perr(c, "stdio", "not an array of at most 3 descriptors");
+		return;
+	}
+	json_array_foreach(a, i, v) {
+		struct pctx sub = { v, c->err, c->errlen, c->bad };
+		get_stdio_one(&sub, &ev->exec.stdio[i]);
+		c->bad = sub.bad;
+	}
+}
+
 int event_from_json(const json_t *obj, struct event *ev, char *errmsg, size_t errlen)
 {
 	struct pctx c = { obj, errmsg, errlen, 0 };
@@ -363,6 +495,7 @@ int event_from_json(const json_t *obj, struct event *ev, char *errmsg, size_t er
 		ev->exec.exe_mtime = get_int(&c, "exe_mtime", INT64_MIN, INT64_MAX);
 		ev->exec.exe_ctime = get_int(&c, "exe_ctime", INT64_MIN, INT64_MAX);
 		ev->exec.runtime_setup = get_bool(&c, "runtime_setup");
+		get_stdio(&c, ev);
 		break;
 	case EVENT_EXIT:
 		ev->exit.code = (int32_t)get_int(&c, "exit_code", INT32_MIN, INT32_MAX);

@@ -12,7 +12,12 @@
  * epoch), "cgroup_id":N, "container":"<64 hex>" or "" for the host, "pid","tgid","uid","gid":N,
  * "comm":S, then per type:
  *   exec:    "ppid","filename","argv":[S...],"argv_truncated","start_ns" (Unix epoch),"exe_ino",
- *            "exe_dev","exe_mtime","exe_ctime" (Unix seconds),"runtime_setup" (runc's own exec)
+ *            "exe_dev","exe_mtime","exe_ctime" (Unix seconds),"runtime_setup" (runc's own exec),
+ *            "stdio": three objects, the new image's descriptors 0, 1, 2: {"type":T} with T one of
+ *            "" (closed or unknown), "file", "dir", "chr", "blk", "fifo", "link", "sock"; a socket
+ *            adds "family" ("ipv4", "ipv6", "unix", or the number as a string); an inet socket adds
+ *            "connected" (bool), "state" (the kernel's TCP state number) and, when connected,
+ *            "addr" and "port" of the peer. Recordings without "stdio" read as three unknowns.
  *   exit:    "exit_code"
  *   connect/listen/bind: "proto":"tcp|udp|<n>","family":"ipv4|ipv6","addr","port","result" (errno
  *            as a negative number; connect's -115 is EINPROGRESS),"fd"
@@ -57,6 +62,15 @@ struct event_net {
 	uint8_t addr[16];
 };
 
+/* Descriptor 0, 1 or 2 of an exec'd process. */
+struct event_stdio {
+	uint32_t mode;   /* S_IFMT bits (S_IFSOCK, S_IFIFO, S_IFCHR, ...); 0 when closed or unknown */
+	uint16_t family; /* sockets: AF_INET, AF_INET6, AF_UNIX, ...; 0 otherwise */
+	uint16_t port;   /* inet sockets: peer port */
+	uint8_t state;   /* inet sockets: the kernel's TCP state (1 ESTABLISHED, 8 CLOSE_WAIT, ...) */
+	uint8_t addr[16]; /* inet sockets: peer address (IPv4 in the first 4 bytes) */
+};
+
 struct event {
 	enum event_type type;
 	uint64_t time_ns;   /* Unix epoch, nanoseconds */
@@ -76,6 +90,7 @@ struct event {
 			int64_t exe_mtime, exe_ctime;
 			int argv_truncated;
 			int runtime_setup; /* the container runtime's own exec (runc's /dev/fd/N) */
+			struct event_stdio stdio[3]; /* fds 0, 1, 2 of the new image */
 			char filename[EVENT_PATH_MAX + 1];
 			size_t args_len;  /* bytes in args: argv strings, each NUL-terminated */
 			char args[EVENT_ARGS_MAX + 1];
@@ -123,6 +138,10 @@ int event_from_json(const json_t *obj, struct event *ev, char *errmsg, size_t er
  * with out set to "". With outlen >= EVENT_QNAME_MAX every valid name fits; a shorter buffer
  * may give -ENOSPC. */
 int event_dns_parse_query(const uint8_t *msg, size_t len, char *out, size_t outlen, uint16_t *qtype);
+
+/* 1 when s is an IPv4/IPv6 socket connected to a peer (TCP ESTABLISHED or CLOSE_WAIT, or a
+ * connected UDP socket), else 0. */
+int event_stdio_connected(const struct event_stdio *s);
 
 /* The argv of an exec event as a JSON array of strings (new reference, or NULL when out of
  * memory). */

@@ -2,10 +2,14 @@
  * garrison-defender: the agent that runs on every node. It reads its deployment environment,
  * works out which cluster its node belongs to, and keeps a mutually authenticated channel to the
  * Console. `--print-identity` prints what it would report and exits without a Console.
+ * Threads: the uplink (this thread, uplink.c), the Docker inventory, the scanner and the runtime
+ * engine (rtengine.c, with its sensor and enforcement threads). Every inventory message goes to
+ * the runtime engine (workloads) as well as to the Console.
  */
 #include "defender.h"
 #include "scanner.h"
 #include "inventory.h"
+#include "rtengine.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -25,7 +29,42 @@ static struct defender *the_defender;
 
 static void inventory_emit(json_t *msg, void *arg)
 {
-	uplink_send(arg, msg);
+	struct defender *d = arg;
+
+	if (d->rt)
+		rtengine_on_inventory(d->rt, msg);
+	uplink_send(d, msg);
+}
+
+/* Starts runtime defense unless GARRISON_RUNTIME=off: sensors, rules, models, audits,
+ * enforcement (rtengine.h). A failure leaves the Defender running without it. */
+static void start_runtime(struct defender *d)
+{
+	const char *off = getenv("GARRISON_RUNTIME");
+	struct rtengine_config rc = {
+		.data_dir = d->data_dir,
+		.hostname = d->hostname,
+		.cluster = d->cluster.name,
+		.docker_addr = d->docker_addr && d->docker_addr[0] ? d->docker_addr : NULL,
+		.wake = uplink_wake,
+		.wake_arg = d,
+	};
+	char err[512] = "";
+	int r;
+
+	if (off && strcmp(off, "off") == 0) {
+		log_info("runtime defense is off (GARRISON_RUNTIME=off)");
+		return;
+	}
+	rtengine_config_env(&rc);
+	r = rtengine_new(&rc, &d->rt, err, sizeof(err));
+	if (r == 0 && (r = rtengine_start(d->rt)) < 0) {
+		snprintf(err, sizeof(err), "cannot start its thread: %s", strerror(-r));
+		rtengine_free(d->rt);
+		d->rt = NULL;
+	}
+	if (r < 0)
+		log_warn("runtime defense is not running: %s", err[0] ? err : strerror(-r));
 }
 
 /* Starts the scans of this node unless GARRISON_SCAN=off (tests that do not need them). */
@@ -70,7 +109,15 @@ static void usage(FILE *f)
 		   "  GARRISON_DATA_DIR      state directory (default /var/lib/garrison)\n"
 		   "  GARRISON_CLOUD_METADATA=off  never ask GCP, Azure or EC2 metadata services\n"
 		   "  GARRISON_SCAN=off      no image, container or host scans\n"
-		   "  GARRISON_SCAN_INTERVAL_SEC  rescan period (default 86400)\n");
+		   "  GARRISON_SCAN_INTERVAL_SEC  rescan period (default 86400)\n"
+		   "Runtime defense (docs/runtime.md):\n"
+		   "  GARRISON_RUNTIME=off   no sensors, runtime rules, audits or enforcement\n"
+		   "  GARRISON_SENSOR_BACKEND  bpf (default) or netlink; needs root, else runs without\n"
+		   "  GARRISON_SENSOR_REPLAY  a recording (JSON lines) to replay instead (tests)\n"
+		   "  GARRISON_MODEL_LEARN_SEC  learning period of a model (default 3600)\n"
+		   "  GARRISON_MODEL_DRYRUN_SEC  dry run after learning (default 0)\n"
+		   "  GARRISON_AUDIT_THROTTLE_SEC  window that merges repeated audits (default 60)\n"
+		   "  GARRISON_AUDIT_SPOOL_MB  bound of the audit spool in the data directory (default 64)\n");
 }
 
 /* Parses wss://host:port (host may be [v6]). 0 or -EINVAL. */
@@ -209,6 +256,8 @@ int main(int argc, char **argv)
 		 GARRISON_VERSION, d.hostname, d.cluster.name, d.cluster.source, d.ws_host, d.ws_port);
 
 	pthread_mutex_init(&d.q_mu, NULL);
+	/* Before the inventory: the engine must see its first snapshot. */
+	start_runtime(&d);
 	if (inventory_start(d.docker_addr && d.docker_addr[0] ? d.docker_addr : "/var/run/docker.sock",
 			    getenv("GARRISON_HOST_ROOT"), d.cluster.name, inventory_emit, &d, &d.inv) < 0)
 		log_warn("cannot start the Docker inventory; running without it");
@@ -223,6 +272,7 @@ int main(int argc, char **argv)
 	scanner_stop(d.scan);
 	if (d.inv)
 		inventory_stop(d.inv);
+	rtengine_free(d.rt);
 	log_info("stopped");
 out:
 	bundle_clear(&d.bundle);

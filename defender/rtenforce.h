@@ -10,9 +10,12 @@
  *    is decided from that rule's deny lists (runtime_evaluate without models: what a single event
  *    decides) and a denial fails with EPERM inside that container only.
  *  - outbound connections: a container whose rule has network.deniedIPs with deniedIPsEffect
- *    "prevent" (or outboundPorts.denied with effect "prevent") gets the cgroup connect/sendmsg
- *    deny program attached to its cgroup, with that rule's addresses and ports; the connect()
+ *    "prevent" gets the cgroup connect/sendmsg deny program attached to its cgroup, with that
+ *    rule's addresses (single addresses, and CIDRs of at most 256 addresses); the connect()
  *    fails with EPERM. The sensor sees that failed connect itself, so these are not reported here.
+ *    outboundPorts.denied with effect "prevent" becomes "any address" rules, one per port (at most
+ *    256 ports per rule); larger CIDRs and the ports beyond are only counted in the stats
+ *    (docs/enforcement.md, "Applied by policy").
  *  - block: rtenforce_block() stops a container through the Docker engine, on a thread of its own.
  *
  * Thread safety: every function may be called from any thread; report may be called from

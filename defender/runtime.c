@@ -1072,10 +1072,76 @@ static int is_miner(const struct event *ev, const char *name)
 	return 0;
 }
 
-/* Without the type of the process's stdin/stdout (not in the event yet, docs/runtime.md) only
- * the command line can tell: a shell redirected to /dev/tcp, nc/ncat -e, socat exec:. */
-static int is_reverse_shell(const struct event *ev, const char *name)
+/* The base name of argv[0] (bounded by args_len), or "" . */
+static const char *argv0_base(const struct event *ev, char *buf, size_t size)
 {
+	size_t len = ev->exec.args_len < sizeof(ev->exec.args) ? ev->exec.args_len : sizeof(ev->exec.args) - 1;
+	size_t n = strnlen(ev->exec.args, len);
+	const char *a = ev->exec.args, *slash;
+
+	buf[0] = 0;
+	if (n == 0 || n >= size)
+		return buf;
+	memcpy(buf, a, n);
+	buf[n] = 0;
+	slash = strrchr(buf, '/');
+	return slash != NULL ? slash + 1 : buf;
+}
+
+/* 1 when the exec runs an interactive-capable shell: by the executable's name, or busybox run as
+ * a shell (argv[0] "sh"/"ash", or "busybox sh ..."). Other busybox applets (cat, ls) are not
+ * shells: nc -e /bin/cat is not a reverse shell. */
+static int runs_shell(const struct event *ev, const char *name)
+{
+	static const char *const more[] = { "fish", "tcsh", "csh", "yash", "rbash", "posh", NULL };
+	char a0[EVENT_PATH_MAX];
+	const char *b;
+
+	if (strcmp(name, "busybox") != 0) {
+		if (is_shell(name))
+			return 1;
+		for (size_t i = 0; more[i]; i++)
+			if (strcmp(more[i], name) == 0)
+				return 1;
+		return 0;
+	}
+	b = argv0_base(ev, a0, sizeof(a0));
+	if (strcmp(b, "busybox") != 0)
+		return strcmp(b, "") != 0 && is_shell(b);
+	/* "busybox sh ...": argv[1]. */
+	size_t len = ev->exec.args_len < sizeof(ev->exec.args) ? ev->exec.args_len : sizeof(ev->exec.args) - 1;
+	size_t n0 = strnlen(ev->exec.args, len);
+	if (n0 + 1 >= len)
+		return 0;
+	size_t n1 = strnlen(ev->exec.args + n0 + 1, len - n0 - 1);
+	if (n1 == 0 || n1 >= sizeof(a0))
+		return 0;
+	memcpy(a0, ev->exec.args + n0 + 1, n1);
+	a0[n1] = 0;
+	return strcmp(a0, "busybox") != 0 && is_shell(a0);
+}
+
+/* The descriptor (0 or 1) of a shell that is a connected inet socket, or -1. Prisma's rule: a
+ * shell whose stdin or stdout is a network connection. stderr alone does not count (services log
+ * to sockets). Unix sockets never count: systemd services and docker attach use them. */
+static int stdio_socket(const struct event *ev)
+{
+	for (int fd = 0; fd < 2; fd++)
+		if (event_stdio_connected(&ev->exec.stdio[fd]))
+			return fd;
+	return -1;
+}
+
+/* A reverse shell: a shell whose stdin or stdout is a connected inet socket (what the sensor
+ * reads at exec; this catches every way of wiring one up: nc -e, python/perl dup2, socat), or,
+ * when the event lacks descriptor types (older recordings, back ends that cannot read them),
+ * what the command line tells: a shell redirected to /dev/tcp, nc/ncat -e, socat exec:. *fd is
+ * the socket descriptor or -1 when the command line decided. */
+static int is_reverse_shell(const struct event *ev, const char *name, int *fd)
+{
+	*fd = -1;
+	if (runs_shell(ev, name) && (*fd = stdio_socket(ev)) >= 0)
+		return 1;
 	if (is_shell(name) && (args_contain(ev, "/dev/tcp/") || args_contain(ev, "/dev/udp/")))
 		return 1;
 	if ((strcmp(name, "nc") == 0 || strcmp(name, "ncat") == 0 || strcmp(name, "netcat") == 0) &&
@@ -1085,6 +1151,24 @@ static int is_reverse_shell(const struct event *ev, const char *name)
 	if (strcmp(name, "socat") == 0 && (args_contain(ev, "exec:") || args_contain(ev, "system:")))
 		return 1;
 	return 0;
+}
+
+/* Decides a reverse shell of ev; 1 when decided. */
+static int decide_reverse_shell(struct runtime_decision *d, eff_t eff, const struct event *ev,
+				const char *path, int fd)
+{
+	char peer[INET6_ADDRSTRLEN] = "";
+	const struct event_stdio *s;
+
+	if (fd < 0)
+		return decide(d, eff, "processes", "reverseShell", "%s launched as a reverse shell", path);
+	s = &ev->exec.stdio[fd];
+	if (inet_ntop(s->family, s->addr, peer, sizeof(peer)) == NULL)
+		peer[0] = 0;
+	return decide(d, eff, "processes", "reverseShell",
+		      s->family == AF_INET6 ? "%s launched as a reverse shell: its %s is a connection to [%s]:%u"
+					    : "%s launched as a reverse shell: its %s is a connection to %s:%u",
+		      path, fd == 0 ? "stdin" : "stdout", peer, s->port);
 }
 
 static int is_tmpfs_path(const char *path, int tmp_is_tmpfs)
@@ -1139,7 +1223,7 @@ static int eval_exec(const struct rule *ru, struct runtime_models *m, struct mod
 		     struct runtime_decision *d)
 {
 	const char *path = ev->exec.filename, *name = base_name(path);
-	int dry;
+	int dry, rfd;
 
 	if (ru->proc.disabled)
 		return 0;
@@ -1152,8 +1236,7 @@ static int eval_exec(const struct rule *ru, struct runtime_models *m, struct mod
 	if (is_miner(ev, name) && decide(d, ru->proc.crypto, "processes", "cryptoMinerProcess",
 					 "%s launched and is a crypto miner", path))
 		return 1;
-	if (is_reverse_shell(ev, name) && decide(d, ru->proc.revshell, "processes", "reverseShell",
-						 "%s launched as a reverse shell", path))
+	if (is_reverse_shell(ev, name, &rfd) && decide_reverse_shell(d, ru->proc.revshell, ev, path, rfd))
 		return 1;
 	if (ev->container[0] != 0 && strcmp(name, "kubectl") == 0 &&
 	    decide(d, ru->kube, "processes", "kubectlSpawned", "%s (kubectl) launched in a container",
@@ -1335,4 +1418,76 @@ int runtime_evaluate(const struct runtime_policy *p, struct runtime_models *m, c
 	case EVENT_FILE: return eval_file(ru, m, md, ev, w, d);
 	default: return 0;
 	}
+}
+
+/* ---- what a rule prevents in the kernel (runtime.h; used by rtenforce.c) ---- */
+
+int runtime_policy_match(const struct runtime_policy *p, const struct runtime_workload *w)
+{
+	if (p == NULL || w == NULL)
+		return -EINVAL;
+	for (size_t i = 0; i < p->n && i < RUNTIME_RULES_MAX; i++) {
+		if (p->rules[i].disabled)
+			continue;
+		if (collection_match_any(p->rules[i].cols, p->rules[i].ncols, &w->subject))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
+int runtime_rule_prevent_info(const struct runtime_policy *p, size_t idx,
+			      struct runtime_prevent_info *out)
+{
+	const struct rule *ru;
+
+	if (p == NULL || out == NULL)
+		return -EINVAL;
+	if (idx >= p->n)
+		return -ENOENT;
+	ru = &p->rules[idx];
+	memset(out, 0, sizeof(*out));
+	out->rule = ru->name;
+	out->procs = (const char *const *)ru->proc.denied.v;
+	out->nprocs = ru->proc.denied.n;
+	out->paths = (const char *const *)ru->fs.denied.v;
+	out->npaths = ru->fs.denied.n;
+	out->nips = ru->net.denied.n;
+	out->nports = ru->net.odeny.n;
+	out->exec = !ru->proc.disabled &&
+		    ((ru->proc.denied_eff == RUNTIME_EFFECT_PREVENT && ru->proc.denied.n > 0) ||
+		     ru->proc.crypto == RUNTIME_EFFECT_PREVENT);
+	out->open = !ru->fs.disabled && ru->fs.denied_eff == RUNTIME_EFFECT_PREVENT && ru->fs.denied.n > 0;
+	out->net = !ru->net.disabled && ru->net.denied_ips_eff == RUNTIME_EFFECT_PREVENT &&
+		   ru->net.denied.n > 0;
+	out->ports = !ru->net.disabled && ru->net.oport_eff == RUNTIME_EFFECT_PREVENT &&
+		     ru->net.odeny.n > 0;
+	return 0;
+}
+
+int runtime_rule_denied_ip(const struct runtime_policy *p, size_t idx, size_t i,
+			   struct runtime_net_prefix *out)
+{
+	const struct ipnet *n;
+
+	if (p == NULL || out == NULL)
+		return -EINVAL;
+	if (idx >= p->n || i >= p->rules[idx].net.denied.n)
+		return -ENOENT;
+	n = &p->rules[idx].net.denied.v[i];
+	out->family = n->family;
+	memcpy(out->addr, n->addr, sizeof(out->addr));
+	out->prefix = n->prefix;
+	return 0;
+}
+
+int runtime_rule_denied_ports(const struct runtime_policy *p, size_t idx, size_t i, uint16_t *start,
+			      uint16_t *end)
+{
+	if (p == NULL || start == NULL || end == NULL)
+		return -EINVAL;
+	if (idx >= p->n || i >= p->rules[idx].net.odeny.n)
+		return -ENOENT;
+	*start = p->rules[idx].net.odeny.v[i].start;
+	*end = p->rules[idx].net.odeny.v[i].end;
+	return 0;
 }

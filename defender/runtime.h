@@ -115,4 +115,45 @@ int runtime_models_reset(struct runtime_models *m, const char *image, const char
  * filesystem.behavioral[].path, learnedOverflow). New reference or NULL (out of memory). */
 json_t *runtime_models_json(const struct runtime_models *m, uint64_t now_ns);
 
+/* ---- what a rule prevents in the kernel (for rtenforce.c) ---- */
+
+/* The index of the rule that applies to workload w (the first enabled rule whose collections
+ * match it: the rule runtime_evaluate() would use), or -ENOENT when none applies, -EINVAL for a
+ * NULL argument. */
+int runtime_policy_match(const struct runtime_policy *p, const struct runtime_workload *w);
+
+/* What rule idx of p wants prevented before the operation happens (strings and lists point into p
+ * and live as long as it). A flag is set only when its section is enabled, its effect is
+ * "prevent" and its list is not empty:
+ *   exec: processes.deniedList (or cryptoMinersEffect: the miners' names) -> exec decisions;
+ *   open: filesystem.deniedList -> open decisions;
+ *   net:  network.deniedIPs with deniedIPsEffect prevent (ips);
+ *   ports: network.outboundPorts.denied with effect prevent (ports). */
+struct runtime_net_prefix {
+	int family;        /* AF_INET or AF_INET6 */
+	uint8_t addr[16];  /* network order */
+	int prefix;        /* bits: 32 or 128 for one address */
+};
+
+struct runtime_prevent_info {
+	const char *rule;
+	int exec, open, net, ports;
+	const char *const *procs;  /* processes.deniedList.paths */
+	size_t nprocs;
+	const char *const *paths;  /* filesystem.deniedList.paths */
+	size_t npaths;
+	size_t nips;               /* network.deniedIPs: read with runtime_rule_denied_ip() */
+	size_t nports;             /* outboundPorts.denied: runtime_rule_denied_ports() */
+};
+
+/* Fills *out for rule idx. 0, or -ENOENT (no such rule), -EINVAL. */
+int runtime_rule_prevent_info(const struct runtime_policy *p, size_t idx,
+			      struct runtime_prevent_info *out);
+/* Entry i of rule idx's network.deniedIPs. 0, or -ENOENT. */
+int runtime_rule_denied_ip(const struct runtime_policy *p, size_t idx, size_t i,
+			   struct runtime_net_prefix *out);
+/* Entry i of rule idx's outboundPorts.denied as an inclusive range. 0, or -ENOENT. */
+int runtime_rule_denied_ports(const struct runtime_policy *p, size_t idx, size_t i, uint16_t *start,
+			      uint16_t *end);
+
 #endif

@@ -44,7 +44,8 @@ struct sensor {
 	_Atomic uint64_t received, malformed, dropped, filtered, delivered, scans;
 };
 
-static const struct sensor_backend *const backends[] = { &sensor_backend_bpf, &sensor_backend_replay };
+static const struct sensor_backend *const backends[] = { &sensor_backend_bpf, &sensor_backend_replay,
+							    &sensor_backend_netlink };
 
 int sensor_open(const char *name, const struct sensor_config *cfg, struct sensor **out, char *err,
 		size_t errlen)
@@ -168,6 +169,13 @@ int sensor_is_runtime_setup(const struct event *ev)
 	return strcmp(ev->comm, "runc") == 0 || strncmp(ev->comm, "runc:[", 6) == 0;
 }
 
+int sensor_queue_full(struct sensor *s)
+{
+	uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
+
+	return h - atomic_load_explicit(&s->tail, memory_order_acquire) >= s->cap;
+}
+
 struct event *sensor_reserve(struct sensor *s)
 {
 	uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
@@ -201,7 +209,8 @@ int sensor_emit(struct sensor *s, const struct event *ev)
 {
 	struct event *slot;
 
-	if (s->cfg.drop_runtime && sensor_is_runtime_setup(ev)) {
+	if (s->cfg.drop_runtime &&
+	    (sensor_is_runtime_setup(ev) || (ev->type == EVENT_EXEC && ev->exec.runtime_setup))) {
 		atomic_fetch_add_explicit(&s->filtered, 1, memory_order_relaxed);
 		return 0;
 	}

@@ -6,10 +6,13 @@
  *
  * Back ends: "bpf" (sensor_bpf.c: CO-RE programs of bpf/ on tp_btf and raw syscall tracepoints,
  * one ring buffer), "replay" (sensor_replay.c: a JSON-lines recording, for tests of rules and
- * models without root).
+ * models without root), "netlink" (sensor_procconn.c: the proc connector and fanotify, for kernels
+ * without BTF; exec and exit, written files; racy /proc reads).
  *
- * Guarantees: the back end's thread never blocks on the consumer: when the queue is full the event
- * is dropped and counted (the replay back end, configured lossless, waits instead). Events reach
+ * Guarantees: the back end's thread never blocks the source on the consumer. When the queue is
+ * full, the bpf back end stops reading its ring buffer (the kernel's buffer absorbs the burst, and
+ * what it has no room for is counted there as lost); other back ends drop the event and count it
+ * (the replay back end, configured lossless, waits instead). Events reach
  * the consumer in the order the back end produced them. Counters of events seen and lost in the
  * kernel, read by the back end and dropped in user space are available at any time from any
  * thread (sensor_stats). One consumer thread calls sensor_next(); the container id is resolved on
@@ -83,8 +86,9 @@ struct sensor_backend {
 
 extern const struct sensor_backend sensor_backend_bpf;
 extern const struct sensor_backend sensor_backend_replay;
+extern const struct sensor_backend sensor_backend_netlink;
 
-/* Opens the back end named name ("bpf", "replay") with cfg (copied; strings must stay valid until
+/* Opens the back end named name ("bpf", "replay", "netlink") with cfg (copied; strings must stay valid until
  * sensor_free). Nothing runs yet. 0 and *out, -ENOENT for an unknown name, -EINVAL for a bad
  * configuration, or the back end's error (-EPERM: not allowed to load BPF, ...); err gets a
  * sentence. */
@@ -113,6 +117,10 @@ int sensor_emit(struct sensor *s, const struct event *ev);
  * queue is full (the drop is counted). sensor_commit() publishes it. Not for lossless use. */
 struct event *sensor_reserve(struct sensor *s);
 void sensor_commit(struct sensor *s);
+/* For back ends, on the sensor thread: 1 when the queue has no free slot (nothing is counted), so
+ * that a back end with a buffer of its own (the bpf ring buffer) can stop reading instead of
+ * dropping. */
+int sensor_queue_full(struct sensor *s);
 /* For back ends: counts a malformed record / one record read. */
 void sensor_count_malformed(struct sensor *s);
 void sensor_count_received(struct sensor *s, uint64_t n);

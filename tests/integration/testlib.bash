@@ -13,7 +13,7 @@ ok() { echo "ok - $*"; T_PASSED=$((T_PASSED + 1)); }
 not_ok() { echo "not ok - $*"; T_FAILED=$((T_FAILED + 1)); }
 check() { # description command...
 	local d=$1; shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
+	if "$@"; then ok "$d"; else not_ok "$d"; return 1; fi
 }
 # wait_until SECONDS command...: 0 as soon as the command succeeds, 1 on time-out.
 wait_until() {

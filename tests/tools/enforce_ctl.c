@@ -5,7 +5,7 @@
  *
  *   enforce_ctl (--pid PID | --container ID) [--docker ADDR]
  *               [--deny-exec P[,P...]]... [--deny-open P[,P...]]... [--watch exec|open]...
- *               [--deny-net IP:PORT[/proto]]... [--allow-net IP:PORT[/proto]]... [--report-allowed]
+ *               [--deny-net IP:PORT[/proto]]... (IP * = any address) [--allow-net IP:PORT[/proto]]... [--report-allowed]
  *               [--mounts] [--force-host] [--deadline-ms N] [--on-timeout allow|deny]
  *               [--workers N | --inline] [--delay-ms N] [--duration S] [--quiet]
  *   enforce_ctl --block ID [--kill | --pause] [--timeout S] [--docker ADDR]

@@ -507,6 +507,81 @@ T_TEST(builtin_attacks)
 	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "reverseShell");
 	e = ev_exec(T0, "/bin/nc", "nc", "-l", "-p", "80", NULL);
 	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+	/* Reverse shells from the descriptors the sensor read at exec: a shell whose stdin or stdout
+	 * is a connected inet socket, whatever wired it up (here python's dup2; no telltale argv). */
+	{
+		struct event_stdio sock4 = { .mode = 0140000, .family = AF_INET, .state = 1, .port = 4444 };
+		struct event_stdio sock6 = { .mode = 0140000, .family = AF_INET6, .state = 1, .port = 443 };
+		struct event_stdio unixs = { .mode = 0140000, .family = AF_UNIX };
+		struct event_stdio listen4 = { .mode = 0140000, .family = AF_INET, .state = 10 };
+		struct event_stdio pipe = { .mode = 0010000 }, tty = { .mode = 0020000 };
+
+		inet_pton(AF_INET, "198.51.100.1", sock4.addr);
+		inet_pton(AF_INET6, "2001:db8::1", sock6.addr);
+		e = ev_exec(T0, "/bin/sh", "/bin/sh", "-i", NULL);
+		e.exec.stdio[0] = sock4;
+		e.exec.stdio[1] = sock4;
+		e.exec.stdio[2] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "reverseShell");
+		T_CHECK_INT(d.effect, RUNTIME_EFFECT_PREVENT);
+		T_CHECK_STR(d.severity, "high");
+		T_CHECK(strstr(d.msg, "stdin is a connection to 198.51.100.1:4444") != NULL);
+		/* stdout alone, IPv6, bash. */
+		e = ev_exec(T0, "/usr/bin/bash", "bash", NULL);
+		e.exec.stdio[0] = pipe;
+		e.exec.stdio[1] = sock6;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "reverseShell");
+		T_CHECK(strstr(d.msg, "stdout is a connection to [2001:db8::1]:443") != NULL);
+		/* busybox run as a shell: by argv[0], or "busybox sh". */
+		e = ev_exec(T0, "/bin/busybox", "sh", NULL);
+		e.exec.stdio[0] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "reverseShell");
+		e = ev_exec(T0, "/bin/busybox", "busybox", "ash", "-i", NULL);
+		e.exec.stdio[0] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "reverseShell");
+		/* Not reverse shells: another busybox applet or program on a socket (inetd-style
+		 * servers, nc -e /bin/cat), stderr alone, unix sockets (systemd, docker attach), a
+		 * listening socket, pipes and terminals. */
+		e = ev_exec(T0, "/bin/busybox", "cat", NULL);
+		e.exec.stdio[0] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		e = ev_exec(T0, "/usr/sbin/in.tftpd", "in.tftpd", NULL);
+		e.exec.stdio[0] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		e = ev_exec(T0, "/bin/sh", "sh", "-c", "ls", NULL);
+		e.exec.stdio[0] = pipe;
+		e.exec.stdio[1] = pipe;
+		e.exec.stdio[2] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		e.exec.stdio[0] = unixs;
+		e.exec.stdio[1] = unixs;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		e.exec.stdio[0] = listen4;
+		e.exec.stdio[1] = tty;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		/* Hostile: a family that is not inet with a TCP state set; argv without a NUL. */
+		e.exec.stdio[0] = (struct event_stdio){ .mode = 0140000, .family = 16, .state = 1 };
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		e = ev_exec(T0, "/bin/busybox", NULL);
+		memset(e.exec.args, 's', sizeof(e.exec.args));
+		e.exec.args_len = sizeof(e.exec.args) + 100;
+		e.exec.stdio[0] = sock4;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+		/* The whole chain from a recording line: the JSON form the sensor writes. */
+		json_t *j = json_loads(
+			"{\"type\":\"exec\",\"container\":\"" CID "\",\"pid\":7,\"tgid\":7,\"comm\":\"sh\","
+			"\"filename\":\"/bin/sh\",\"argv\":[\"/bin/sh\"],\"stdio\":[{\"type\":\"sock\","
+			"\"family\":\"ipv4\",\"state\":1,\"connected\":true,\"addr\":\"10.231.9.1\",\"port\":28541},"
+			"{\"type\":\"sock\",\"family\":\"ipv4\",\"state\":1,\"connected\":true,"
+			"\"addr\":\"10.231.9.1\",\"port\":28541},{\"type\":\"chr\"}]}",
+			0, NULL);
+		T_CHECK(j != NULL);
+		T_CHECK_INT(event_from_json(j, &e, NULL, 0), 0);
+		json_decref(j);
+		e.time_ns = T0;
+		T_CHECK_STR(eval(p, NULL, &e, &w, &d), "reverseShell");
+		T_CHECK(strstr(d.msg, "10.231.9.1:28541") != NULL);
+	}
 	/* kubectl in a container, not on the host. */
 	e = ev_exec(T0, "/usr/local/bin/kubectl", "kubectl", "get", "secrets", NULL);
 	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "kubectlSpawned");
@@ -678,20 +753,22 @@ T_TEST(model_lifecycle)
 
 /* ---- the real recording, through the replay back end ---- */
 
+/* The recording replayed by replay(): tests/data/sensor/<rec_name>. */
+static const char *rec_name = "recording.jsonl";
+
 static int recording_path(char *path, size_t size)
 {
 	char self[PATH_MAX];
 
-	if (access("tests/data/sensor/recording.jsonl", R_OK) == 0) {
-		snprintf(path, size, "tests/data/sensor/recording.jsonl");
+	snprintf(path, size, "tests/data/sensor/%s", rec_name);
+	if (access(path, R_OK) == 0)
 		return 0;
-	}
 	ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[l > 0 ? l : 0] = 0;
 	char *slash = strrchr(self, '/');
 	if (slash)
 		*slash = 0;
-	snprintf(path, size, "%.3000s/../../../tests/data/sensor/recording.jsonl", self);
+	snprintf(path, size, "%.3000s/../../../tests/data/sensor/%s", self, rec_name);
 	return access(path, R_OK) == 0 ? 0 : -ENOENT;
 }
 
@@ -791,6 +868,24 @@ T_TEST(recording_rules_and_models)
 	runtime_policy_free(p);
 }
 
+/* The recording with descriptor types (tests/data/sensor/recording-stdio.jsonl): the real reverse
+ * shell (nc -e /bin/sh) is decided twice, nc from its command line and the /bin/sh it execs from
+ * its socket stdin/stdout; no other exec of that container (their stdio are pipes and /dev/null)
+ * is a reverse shell. */
+T_TEST(recording_reverse_shell)
+{
+	struct runtime_policy *p = policy("[{\"name\":\"rs\",\"processes\":{\"reverseShellEffect\":\"alert\"}}]");
+	struct tally t;
+
+	rec_name = "recording-stdio.jsonl";
+	replay(p, NULL, &t);
+	rec_name = "recording.jsonl";
+	T_CHECK(t.events >= 20);
+	T_CHECK_INT(count(&t, "reverseShell"), 2);
+	runtime_policy_free(p);
+}
+
 T_MAIN(T_CASE(policy_malformed), T_CASE(first_match_wins), T_CASE(processes_section),
        T_CASE(network_section), T_CASE(dns_section), T_CASE(filesystem_section),
-       T_CASE(builtin_attacks), T_CASE(model_lifecycle), T_CASE(recording_rules_and_models))
+       T_CASE(builtin_attacks), T_CASE(model_lifecycle), T_CASE(recording_rules_and_models),
+       T_CASE(recording_reverse_shell))

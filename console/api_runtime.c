@@ -1,0 +1,478 @@
+/*
+ * api_runtime: the runtime-defense endpoints, in Prisma Cloud Compute's shapes (docs/api.md,
+ * "Runtime"; docs/runtime-console.md):
+ *   GET/PUT/POST /api/v1/policies/runtime/container|host   the policy (runtime.ContainerPolicy,
+ *                runtime.HostPolicy); POST also takes one rule (added first, or replacing the
+ *                rule of that name)
+ *   GET   /api/v1/audits/runtime/container|host            shared.RuntimeAudit pages
+ *   GET   /api/v1/audits/incidents                         shared.Incident pages
+ *   PATCH /api/v1/audits/incidents/acknowledge/{id}
+ *   GET   /api/v1/profiles/container                       shared.ContainerRuntimeProfile pages
+ *   POST  /api/v1/profiles/container/learn, /api/v1/profiles/container/{id}/learn  relearn
+ * A policy is checked with the Defender's own parser before it is stored (400 with the parser's
+ * sentence), its rules' collections must exist (400) and are registered as usages (so a used
+ * collection cannot be deleted), it gets a new Console-wide revision, and it is pushed to every
+ * live Defender through the hub.
+ */
+#include "api.h"
+#include "hub.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <garrison/log.h>
+#include <garrison/proto.h>
+#include <garrison/util.h>
+
+#define RT_PAGE_DEFAULT 50
+#define RT_PAGE_MAX 1000
+
+static const char *kind_of(struct api_req *r)
+{
+	size_t n = strlen(r->path);
+
+	return n >= 5 && strcmp(r->path + n - 5, "/host") == 0 ? "host" : "container";
+}
+
+/* ---- policies ---- */
+
+void api_rt_policy_get(struct api_req *r)
+{
+	const char *kind = kind_of(r);
+	json_t *doc = NULL;
+	char err[256];
+
+	if (r->c->store->ops->rt_policy_get(r->c->store, kind, &doc, NULL) == -ENOENT)
+		doc = console_runtime_default_policy(kind);
+	if (doc == NULL) {
+		api_error(r, 500, "cannot read the %s runtime policy", kind);
+		return;
+	}
+	/* Collections are shown as they are now (they may have been edited since). */
+	if (console_runtime_resolve(r->c, doc, 0, err, sizeof(err)) < 0)
+		log_warn("api: %s runtime policy: %s", kind, err);
+	api_reply_json(r, 200, doc);
+}
+
+struct usage_ctx {
+	struct store *s;
+	const char *prefix;
+	json_t *seen;   /* rule names of the new policy */
+	int failed;
+};
+
+static int set_usage(const char *rule, const char **names, size_t n, void *arg)
+{
+	struct usage_ctx *u = arg;
+	char name[STORE_USAGE_NAME_MAX + 1];
+	const char *all = "All";
+
+	snprintf(name, sizeof(name), "%s%s", u->prefix, rule);
+	if (n == 0) { /* no collections: every workload, i.e. All */
+		names = &all;
+		n = 1;
+	}
+	if (u->s->ops->coll_usage_set(u->s, "policy", name, names, n) < 0)
+		u->failed++;
+	json_object_set_new(u->seen, rule, json_true());
+	return 0;
+}
+
+static int clear_old_usage(const char *rule, const char **names, size_t n, void *arg)
+{
+	struct usage_ctx *u = arg;
+	char name[STORE_USAGE_NAME_MAX + 1];
+
+	(void)names;
+	(void)n;
+	if (json_object_get(u->seen, rule) != NULL)
+		return 0;
+	snprintf(name, sizeof(name), "%s%s", u->prefix, rule);
+	if (u->s->ops->coll_usage_set(u->s, "policy", name, NULL, 0) < 0)
+		u->failed++;
+	return 0;
+}
+
+/* POST with one rule: the current policy with that rule replaced (same name or previousName),
+ * or added first. Returns the new document (new reference) or NULL after an error reply. */
+static json_t *policy_with_rule(struct api_req *r, const char *kind, json_t *rule)
+{
+	const char *name = json_string_value(json_object_get(rule, "name"));
+	const char *prev = json_string_value(json_object_get(rule, "previousName"));
+	json_t *doc = NULL, *rules, *ru;
+	size_t i;
+
+	if (name == NULL) {
+		api_error(r, 400, "the body must be a runtime policy (with rules) or one rule (with a name)");
+		return NULL;
+	}
+	if (r->c->store->ops->rt_policy_get(r->c->store, kind, &doc, NULL) == -ENOENT)
+		doc = console_runtime_default_policy(kind);
+	rules = json_object_get(doc, "rules");
+	if (!json_is_array(rules)) {
+		json_object_set_new(doc, "rules", json_array());
+		rules = json_object_get(doc, "rules");
+	}
+	if (doc == NULL || rules == NULL) {
+		json_decref(doc);
+		api_error(r, 500, "cannot read the %s runtime policy", kind);
+		return NULL;
+	}
+	json_array_foreach(rules, i, ru) {
+		const char *rn = json_string_value(json_object_get(ru, "name"));
+		if (rn && (strcmp(rn, name) == 0 || (prev && strcmp(rn, prev) == 0))) {
+			json_array_set(rules, i, rule);
+			return doc;
+		}
+	}
+	json_array_insert(rules, 0, rule);
+	return doc;
+}
+
+/* Sets owner and modified on every rule, as Prisma does. */
+static void stamp_rules(struct api_req *r, json_t *doc)
+{
+	json_t *rules = json_is_array(doc) ? doc : json_object_get(doc, "rules"), *ru;
+	char ts[32];
+	size_t i;
+
+	util_time_rfc3339(time(NULL), ts, sizeof(ts));
+	json_array_foreach(rules, i, ru) {
+		json_object_set_new(ru, "modified", json_string(ts));
+		if (!json_is_string(json_object_get(ru, "owner")))
+			json_object_set_new(ru, "owner", json_string(r->user));
+	}
+}
+
+/* Defenders close a connection that carries a message over PROTO_MAX_MSG; a policy that made
+ * runtime-policy larger would make them reconnect forever. 1 (after a 400) when it would. */
+static int message_too_large(struct api_req *r, const char *kind, json_t *doc)
+{
+	const char *other = strcmp(kind, "host") == 0 ? "container" : "host";
+	json_t *o = NULL;
+	char err[256];
+	size_t n = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+
+	if (r->c->store->ops->rt_policy_get(r->c->store, other, &o, NULL) < 0)
+		o = console_runtime_default_policy(other);
+	if (o && console_runtime_resolve(r->c, o, 0, err, sizeof(err)) == 0)
+		n += json_dumpb(o, NULL, 0, JSON_COMPACT);
+	json_decref(o);
+	if (n + 1024 <= PROTO_MAX_MSG)
+		return 0;
+	api_error(r, 400, "invalid runtime policy: with its collections the policies take %zu bytes,"
+		  " more than a Defender accepts in one message (%d)", n, PROTO_MAX_MSG);
+	return 1;
+}
+
+void api_rt_policy_put(struct api_req *r)
+{
+	const char *kind = kind_of(r);
+	const char *prefix = strcmp(kind, "host") == 0 ? CONSOLE_RUNTIME_USAGE_HOST :
+							   CONSOLE_RUNTIME_USAGE_CONTAINER;
+	json_t *body = NULL, *doc = NULL, *old = NULL, *rules, *ru, *msg;
+	struct usage_ctx u = { 0 };
+	long long rev = 0;
+	char err[512];
+	size_t i;
+	int rc;
+
+	if (api_body_json_max(r, API_MAX_BODY, &body) < 0)
+		return;
+	if (r->method == EVHTTP_REQ_POST && json_is_object(body) &&
+	    json_object_get(body, "rules") == NULL && json_object_get(body, "name") != NULL) {
+		if ((doc = policy_with_rule(r, kind, body)) == NULL)
+			goto out;
+	} else if (json_is_array(body)) {
+		doc = json_pack("{s:O}", "rules", body);
+	} else {
+		doc = json_incref(body);
+	}
+	if (!json_is_object(doc)) {
+		api_error(r, 400, "the body must be a runtime policy object");
+		goto out;
+	}
+	if (json_object_get(doc, "_id") == NULL)
+		json_object_set_new(doc, "_id", json_string(strcmp(kind, "host") == 0 ? "hostRuntime" :
+							   "containerRuntime"));
+	rules = json_object_get(doc, "rules");
+	json_array_foreach(rules, i, ru) {
+		const char *rn = json_string_value(json_object_get(ru, "name"));
+		if (rn && strlen(prefix) + strlen(rn) > STORE_USAGE_NAME_MAX) {
+			api_error(r, 400, "invalid runtime policy: rules[%zu].name: at most %zu bytes", i,
+				  STORE_USAGE_NAME_MAX - strlen(prefix));
+			goto out;
+		}
+	}
+	rc = console_runtime_resolve(r->c, doc, 1, err, sizeof(err));
+	if (rc == -EINVAL) {
+		api_error(r, 400, "invalid runtime policy: %s", err);
+		goto out;
+	} else if (rc < 0) {
+		api_error(r, 500, "%s", err);
+		goto out;
+	}
+	rc = console_runtime_validate(kind, doc, err, sizeof(err));
+	if (rc == -EINVAL) {
+		api_error(r, 400, "invalid runtime policy: %s", err);
+		goto out;
+	} else if (rc < 0) {
+		api_error(r, 500, "cannot check the policy: %s", strerror(-rc));
+		goto out;
+	}
+	stamp_rules(r, doc);
+	if (message_too_large(r, kind, doc))
+		goto out;
+	if (r->c->store->ops->rt_policy_get(r->c->store, kind, &old, NULL) < 0)
+		old = NULL;
+	if (r->c->store->ops->rt_policy_put(r->c->store, kind, doc, &rev) < 0) {
+		api_error(r, 500, "cannot store the %s runtime policy", kind);
+		goto out;
+	}
+	u.s = r->c->store;
+	u.prefix = prefix;
+	u.seen = json_object();
+	console_runtime_rules_foreach(doc, set_usage, &u);
+	if (old)
+		console_runtime_rules_foreach(old, clear_old_usage, &u);
+	if (u.failed)
+		log_warn("api: %d collection usages of the %s runtime policy were not recorded",
+			 u.failed, kind);
+	json_decref(u.seen);
+	log_info("api: %s stored the %s runtime policy (%zu rules, revision %lld)", r->user, kind,
+		 json_array_size(rules), rev);
+	msg = console_runtime_policy_message(r->c);
+	if (msg == NULL || hub_broadcast(r->c, msg) < 0)
+		log_warn("api: the runtime policy (revision %lld) was not pushed to the Defenders; "
+			 "they get it at their next connection", rev);
+	json_decref(msg);
+	api_reply_raw(r, 200, "application/json", "", 0);
+out:
+	json_decref(body);
+	json_decref(doc);
+	json_decref(old);
+}
+
+/* ---- lists ---- */
+
+/* Reads a repeatable, comma-separated filter into q (at most STORE_RT_VALUES_MAX values). */
+static void filter(struct api_req *r, struct store_rt_query *q, enum store_rt_col col,
+		   const char *param, char *buf, size_t len)
+{
+	q->neq[col] = api_query_list(r, param, buf, len, q->eq[col], STORE_RT_VALUES_MAX);
+}
+
+/* offset, limit (default RT_PAGE_DEFAULT, at most RT_PAGE_MAX), reverse, from, to. 0, or
+ * -EINVAL after a 400. */
+static int common_params(struct api_req *r, struct store_rt_query *q)
+{
+	const char *from = api_query(r, "from"), *to = api_query(r, "to");
+	int rev;
+
+	if (api_paging(r, &q->offset, &q->limit) < 0)
+		return -EINVAL;
+	if (q->limit == 0)
+		q->limit = RT_PAGE_DEFAULT;
+	if (q->limit > RT_PAGE_MAX)
+		q->limit = RT_PAGE_MAX;
+	if ((rev = api_query_bool(r, "reverse")) == -2)
+		return -EINVAL;
+	q->reverse = rev == 1;
+	if (from && console_runtime_parse_time(from, &q->from_ns) < 0) {
+		api_error(r, 400, "from must be an RFC 3339 time (e.g. 2026-11-27T09:00:00Z)");
+		return -EINVAL;
+	}
+	if (to && console_runtime_parse_time(to, &q->to_ns) < 0) {
+		api_error(r, 400, "to must be an RFC 3339 time (e.g. 2026-11-27T09:00:00Z)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ?id=: a decimal _id; anything else matches nothing (*none set). */
+static void id_param(struct api_req *r, struct store_rt_query *q, int *none)
+{
+	const char *id = api_query(r, "id");
+	char *end;
+
+	*none = 0;
+	if (id == NULL)
+		return;
+	q->id = strtoll(id, &end, 10);
+	if (*id == '\0' || *end != '\0' || q->id <= 0)
+		*none = 1;
+}
+
+static void reply_list(struct api_req *r, int rc, json_t *arr, long total, const char *what)
+{
+	if (rc == -EINVAL) {
+		api_error(r, 400, "bad %s filter", what);
+		return;
+	}
+	if (rc < 0) {
+		api_error(r, 500, "cannot read the %s", what);
+		return;
+	}
+	api_total_count(r, total);
+	api_reply_json(r, 200, arr);
+}
+
+void api_rt_audits(struct api_req *r)
+{
+	static const struct { enum store_rt_col col; const char *param; } params[] = {
+		{ STORE_RT_HOSTNAME, "hostname" }, { STORE_RT_CLUSTER, "cluster" },
+		{ STORE_RT_NAMESPACE, "namespace" }, { STORE_RT_IMAGE, "imageName" },
+		{ STORE_RT_CONTAINER_ID, "containerID" }, { STORE_RT_CONTAINER_NAME, "container" },
+		{ STORE_RT_ATTACK_TYPE, "attackType" }, { STORE_RT_TYPE, "type" },
+		{ STORE_RT_EFFECT, "effect" }, { STORE_RT_RULE, "ruleName" },
+		{ STORE_RT_PROCESS, "processPath" }, { STORE_RT_USER, "user" },
+	};
+	struct store_rt_query q = { .acknowledged = -1 };
+	char bufs[sizeof(params) / sizeof(params[0])][2048];
+	json_t *arr = NULL;
+	long total = 0;
+	int none, rc;
+
+	q.kind = kind_of(r);
+	if (common_params(r, &q) < 0)
+		return;
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		filter(r, &q, params[i].col, params[i].param, bufs[i], sizeof(bufs[i]));
+	id_param(r, &q, &none);
+	if (none) {
+		api_total_count(r, 0);
+		api_reply_json(r, 200, json_array());
+		return;
+	}
+	rc = r->c->store->ops->rt_audits_query(r->c->store, &q, &arr, &total);
+	reply_list(r, rc, arr, total, "runtime audits");
+}
+
+void api_rt_incidents(struct api_req *r)
+{
+	struct store_rt_query q = { .acknowledged = -1 };
+	char b1[2048], b2[2048], b3[2048], b4[2048];
+	const char *type = api_query(r, "type");
+	json_t *arr = NULL;
+	long total = 0;
+	int none, rc;
+
+	if (common_params(r, &q) < 0)
+		return;
+	if (type != NULL) {
+		if (strcmp(type, "container") != 0 && strcmp(type, "host") != 0) {
+			api_total_count(r, 0); /* function, appEmbedded, fargate: none here */
+			api_reply_json(r, 200, json_array());
+			return;
+		}
+		q.kind = type;
+	}
+	if ((q.acknowledged = api_query_bool(r, "acknowledged")) == -2)
+		return;
+	filter(r, &q, STORE_RT_HOSTNAME, "hostname", b1, sizeof(b1));
+	filter(r, &q, STORE_RT_CLUSTER, "cluster", b2, sizeof(b2));
+	filter(r, &q, STORE_RT_CONTAINER_ID, "containerID", b3, sizeof(b3));
+	filter(r, &q, STORE_RT_CATEGORY, "category", b4, sizeof(b4));
+	id_param(r, &q, &none);
+	if (none) {
+		api_total_count(r, 0);
+		api_reply_json(r, 200, json_array());
+		return;
+	}
+	rc = r->c->store->ops->rt_incidents_query(r->c->store, &q, &arr, &total);
+	reply_list(r, rc, arr, total, "incidents");
+}
+
+void api_rt_incident_ack(struct api_req *r)
+{
+	json_t *body = NULL, *ack;
+	long long id;
+	char *end;
+	int rc;
+
+	id = strtoll(r->param, &end, 10);
+	if (r->param[0] == '\0' || *end != '\0' || id <= 0) {
+		api_error(r, 404, "no incident %s", r->param);
+		return;
+	}
+	if (api_body_json(r, &body) < 0)
+		return;
+	ack = json_object_get(body, "acknowledged");
+	if (ack != NULL && !json_is_boolean(ack)) {
+		api_error(r, 400, "acknowledged must be true or false");
+		goto out;
+	}
+	rc = r->c->store->ops->rt_incident_ack(r->c->store, id, ack == NULL || json_is_true(ack));
+	if (rc == -ENOENT)
+		api_error(r, 404, "no incident %s", r->param);
+	else if (rc < 0)
+		api_error(r, 500, "cannot update the incident");
+	else
+		api_reply_raw(r, 200, "application/json", "", 0);
+out:
+	json_decref(body);
+}
+
+void api_rt_profiles(struct api_req *r)
+{
+	struct store_rt_query q = { .acknowledged = -1 };
+	char b[6][2048];
+	json_t *arr = NULL;
+	long total = 0;
+	int rc;
+
+	if (common_params(r, &q) < 0)
+		return;
+	q.from_ns = q.to_ns = 0;
+	filter(r, &q, STORE_RT_HOSTNAME, "hostName", b[0], sizeof(b[0]));
+	filter(r, &q, STORE_RT_IMAGE, "image", b[1], sizeof(b[1]));
+	filter(r, &q, STORE_RT_NAMESPACE, "namespace", b[2], sizeof(b[2]));
+	filter(r, &q, STORE_RT_CLUSTER, "cluster", b[3], sizeof(b[3]));
+	filter(r, &q, STORE_RT_STATE, "state", b[4], sizeof(b[4]));
+	filter(r, &q, STORE_RT_ID, "id", b[5], sizeof(b[5]));
+	rc = r->c->store->ops->rt_profiles_query(r->c->store, &q, &arr, &total);
+	reply_list(r, rc, arr, total, "runtime profiles");
+}
+
+void api_rt_profiles_learn(struct api_req *r)
+{
+	json_t *msg = json_pack("{s:s,s:b}", "type", PROTO_RT_RELEARN, "all", 1);
+	int rc = msg ? hub_broadcast(r->c, msg) : -ENOMEM;
+
+	json_decref(msg);
+	if (rc < 0) {
+		api_error(r, 500, "cannot reach the Defenders");
+		return;
+	}
+	log_info("api: %s asked every Defender to relearn its runtime models", r->user);
+	api_reply_raw(r, 200, "application/json", "", 0);
+}
+
+void api_rt_profile_learn(struct api_req *r)
+{
+	json_t *hosts = NULL, *msg, *h;
+	size_t i;
+
+	if (r->c->store->ops->rt_profile_hosts(r->c->store, r->param, &hosts) < 0) {
+		api_error(r, 500, "cannot read the runtime profiles");
+		return;
+	}
+	if (json_array_size(hosts) == 0) {
+		json_decref(hosts);
+		api_error(r, 404, "no runtime profile %s", r->param);
+		return;
+	}
+	msg = json_pack("{s:s,s:[s]}", "type", PROTO_RT_RELEARN, "profiles", r->param);
+	json_array_foreach(hosts, i, h)
+		if (msg == NULL || hub_send_to(r->c, json_string_value(h), msg) < 0)
+			log_warn("api: relearn of profile %s not sent to %s", r->param,
+				 json_string_value(h));
+	json_decref(msg);
+	json_decref(hosts);
+	log_info("api: %s asked for runtime profile %s to be relearned", r->user, r->param);
+	api_reply_raw(r, 200, "application/json", "", 0);
+}
