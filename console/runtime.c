@@ -443,6 +443,7 @@ int console_runtime_batch_parse(const char *hostname, const json_t *records,
 		a->kind = strcmp(kind, "host") == 0 ? "host" : "container";
 		a->seq = (uint64_t)json_integer_value(seq);
 		a->time_ns = (int64_t)ar->time_ns;
+		a->first_ns = (int64_t)ar->first_ns;
 		a->type = ar->type;
 		a->attack_type = ar->attack_type;
 		a->effect = ar->effect;

@@ -174,6 +174,7 @@ struct store_rt_audit {
 	const char *kind;        /* "container" or "host" */
 	uint64_t seq;            /* the Defender's spool sequence number */
 	int64_t time_ns;
+	int64_t first_ns;        /* a throttle update: the time of its window's first audit; else 0 */
 	const char *type, *attack_type, *effect, *rule_name, *cluster, *namespace_, *container_id,
 		*container_name, *image_name, *process_path, *user;
 	const char *category;    /* the incident category this audit belongs to */

@@ -2710,11 +2710,11 @@ static int ss_rt_audits_add(struct store *base, const char *hostname,
 		char *doc;
 		sqlite3_int64 aid, inc = 0;
 
-		if (count > 1) {
+		if (count > 1 && a->first_ns > 0) {
 			sqlite3_reset(merge);
 			sqlite3_bind_int64(merge, 1, count);
 			sqlite3_bind_text(merge, 2, hostname, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(merge, 3, a->time_ns);
+			sqlite3_bind_int64(merge, 3, a->first_ns);
 			sqlite3_bind_text(merge, 4, nz(a->kind), -1, SQLITE_STATIC);
 			sqlite3_bind_text(merge, 5, nz(a->attack_type), -1, SQLITE_STATIC);
 			sqlite3_bind_text(merge, 6, nz(a->effect), -1, SQLITE_STATIC);

@@ -109,7 +109,8 @@ int audit_record_from_json(const json_t *j, struct audit_record *r, char *err, s
 	    (rc = get_str(j, "user", r->user, sizeof(r->user), err, errlen)) < 0 ||
 	    (rc = get_uint(j, "pid", UINT32_MAX, &pid, err, errlen)) < 0 ||
 	    (rc = get_uint(j, "count", UINT64_MAX >> 1, &r->count, err, errlen)) < 0 ||
-	    (rc = get_uint(j, "timeNs", INT64_MAX, &r->time_ns, err, errlen)) < 0)
+	    (rc = get_uint(j, "timeNs", INT64_MAX, &r->time_ns, err, errlen)) < 0 ||
+	    (rc = get_uint(j, "firstTimeNs", INT64_MAX, &r->first_ns, err, errlen)) < 0)
 		return rc;
 	r->pid = (uint32_t)pid;
 	return 0;
@@ -172,6 +173,7 @@ static int window_close(struct audit_throttle *t, size_t i)
 
 	if (w->count > 1) {
 		w->rec.count = w->count;
+		w->rec.first_ns = w->start;
 		w->rec.time_ns = w->last;
 		t->emit(&w->rec, t->arg);
 		emitted = 1;
@@ -671,7 +673,9 @@ int audit_spool_append_record(struct audit_spool *sp, const struct audit_record 
 	char *text = NULL;
 	int r = -ENOMEM;
 
-	if (j == NULL || json_object_set_new(j, "timeNs", json_integer((json_int_t)rec->time_ns)) != 0)
+	if (j == NULL || json_object_set_new(j, "timeNs", json_integer((json_int_t)rec->time_ns)) != 0 ||
+	    (rec->first_ns != 0 &&
+	     json_object_set_new(j, "firstTimeNs", json_integer((json_int_t)rec->first_ns)) != 0))
 		goto fail;
 	text = json_dumps(j, JSON_COMPACT);
 	if (text == NULL)

@@ -45,6 +45,7 @@ struct audit_record {
 	char process_path[256];
 	char user[64];
 	uint64_t count;        /* 1 for a first audit, the total for a throttle update */
+	uint64_t first_ns;     /* a throttle update: the time of its window's first audit; else 0 */
 };
 
 /* The record as a JSON object with Prisma's member names (time as RFC 3339 with nanoseconds,

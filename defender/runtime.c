@@ -8,6 +8,7 @@
  * a fixed order: deny lists, allow lists (exempt), built-in detections, learned model.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1336,10 +1337,13 @@ static int eval_dns(const struct rule *ru, struct runtime_models *m, struct mode
 	return 0;
 }
 
-static const char *file_op_name(enum event_file_op op)
+/* What the message calls the operation: an open is a "write" when it asked for writing (the
+ * sensor reports those); an open without write access (from fanotify, which has no flags) is an
+ * "open". */
+static const char *file_op_name(const struct event *ev)
 {
-	switch (op) {
-	case EVENT_FILE_OPEN: return "write";
+	switch (ev->file.op) {
+	case EVENT_FILE_OPEN: return (ev->file.flags & O_ACCMODE) != O_RDONLY ? "write" : "open";
 	case EVENT_FILE_UNLINK: return "unlink";
 	case EVENT_FILE_RENAME: return "rename";
 	default: return "chmod";
@@ -1359,7 +1363,7 @@ static int eval_file(const struct rule *ru, struct runtime_models *m, struct mod
 	for (int i = 0; i < 2; i++)
 		if (paths[i][0] && path_list_match(&ru->fs.denied, paths[i]) &&
 		    decide(d, ru->fs.denied_eff, "filesystem", "explicitlyDeniedFile",
-			   "%s of %s is explicitly denied by rule %s", file_op_name(ev->file.op),
+			   "%s of %s is explicitly denied by rule %s", file_op_name(ev),
 			   paths[i], ru->name))
 			return 1;
 	if (path_list_match(&ru->fs.allowed, paths[0]))

@@ -133,6 +133,8 @@ T_TEST(throttling)
 	T_CHECK_STR(s.got[2].attack_type, "cryptoMinerProcess");
 	T_CHECK_INT(s.got[2].count, 5);
 	T_CHECK_INT(s.got[2].time_ns, 104 * SEC);
+	T_CHECK_INT(s.got[2].first_ns, 100 * SEC); /* the audit it updates */
+	T_CHECK_INT(s.got[0].first_ns, 0);
 	/* A new window after it. */
 	r = rec(111 * SEC, "cryptoMinerProcess", "nginx:1");
 	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
@@ -207,6 +209,27 @@ static int increasing(const struct got *g)
 		if (g->seqs[i] <= g->seqs[i - 1])
 			return 0;
 	return 1;
+}
+
+/* Audits that differ in effect or container are never merged (a prevent in one container must
+ * not hide a block in another of the same image). */
+T_TEST(throttling_keys)
+{
+	struct audit_throttle *t = NULL;
+	struct sink s = { 0 };
+	struct audit_record r;
+
+	T_CHECK_INT(audit_throttle_new(10 * SEC, 0, collect, &s, &t), 0);
+	r = rec(100 * SEC, "explicitlyDeniedProcess", "busybox:1");
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	T_CHECK_INT(audit_throttle_offer(t, &r), 0);
+	snprintf(r.effect, sizeof(r.effect), "block");
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	snprintf(r.container_id, sizeof(r.container_id), "%064d", 7);
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	T_CHECK_INT(s.n, 3);
+	T_CHECK_INT(audit_throttle_flush(t, UINT64_MAX), 1);
+	audit_throttle_free(t);
 }
 
 T_TEST(spool_append_read_ack_restart)
@@ -481,5 +504,5 @@ T_TEST(spool_garbage)
 	free(g);
 }
 
-T_MAIN(T_CASE(record_json), T_CASE(throttling), T_CASE(spool_append_read_ack_restart),
+T_MAIN(T_CASE(record_json), T_CASE(throttling), T_CASE(throttling_keys), T_CASE(spool_append_read_ack_restart),
        T_CASE(spool_bound_and_drops), T_CASE(spool_torn_record), T_CASE(spool_garbage))

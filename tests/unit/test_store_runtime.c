@@ -161,6 +161,38 @@ T_TEST(audits_idempotent)
 	store_close(s);
 }
 
+/* A throttle update (count > 1, firstTimeNs) raises the count of its window's first audit. */
+T_TEST(audits_throttle_update_merges)
+{
+	struct store *s = open_db("merge", 1);
+	struct store_rt_audit v[2] = {
+		audit("container", 1, T0, "c1", "explicitlyDeniedProcess", "hijackedProcess"),
+		audit("container", 2, T0 + 3 * SEC, "c1", "explicitlyDeniedProcess", "hijackedProcess"),
+	};
+	struct store_rt_audit lone = audit("container", 9, T0 + 9 * SEC, "c1",
+					   "explicitlyDeniedProcess", "hijackedProcess");
+	struct store_rt_query q = { .acknowledged = -1 };
+	json_t *arr = NULL;
+
+	json_object_set_new(v[0].doc, "count", json_integer(1));
+	json_object_set_new(v[1].doc, "count", json_integer(150));
+	v[1].first_ns = T0;
+	T_CHECK_INT(s->ops->rt_audits_add(s, "h1", v, 1, NULL), 0);
+	T_CHECK_INT(s->ops->rt_audits_add(s, "h1", v + 1, 1, NULL), 0);
+	T_CHECK_INT(s->ops->rt_audits_add(s, "h1", v + 1, 1, NULL), 0); /* resent: still 150 */
+	T_CHECK_INT(q_audits(s, &q, &arr), 1);
+	T_CHECK_INT(json_integer_value(json_object_get(json_array_get(arr, 0), "count")), 150);
+	json_decref(arr);
+	/* an update whose first audit is not stored (lost to the spool bound) stands alone */
+	json_object_set_new(lone.doc, "count", json_integer(7));
+	lone.first_ns = T0 + 8 * SEC;
+	T_CHECK_INT(s->ops->rt_audits_add(s, "h1", &lone, 1, NULL), 0);
+	T_CHECK_INT(q_audits(s, &q, NULL), 2);
+	free_audits(v, 2);
+	free_audits(&lone, 1);
+	store_close(s);
+}
+
 T_TEST(audits_filters_paging)
 {
 	struct store *s = open_db("filters", 1);
@@ -524,7 +556,7 @@ T_TEST(console_batch_parse)
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
-		T_CASE(policies_and_revision), T_CASE(audits_idempotent),
+		T_CASE(policies_and_revision), T_CASE(audits_idempotent), T_CASE(audits_throttle_update_merges),
 		T_CASE(audits_filters_paging), T_CASE(incidents_grouping),
 		T_CASE(profiles_and_status),   T_CASE(migrates_v3),
 		T_CASE(console_time_parse),    T_CASE(console_categories_and_defaults),

@@ -7,7 +7,7 @@
  *
  * runtime.c lives in defender/ and is not in libgarrison.a, which the harnesses link: it is
  * compiled into this harness by inclusion (its only other dependency, the event model, is a
- * header; event.c is not needed).
+ * header; event.c for the helpers runtime.c calls, event_stdio_connected()).
  *
  * Besides "no crash, no leak", it checks the contract and aborts when broken: a refused document
  * gives -EINVAL (or -ENOMEM), a message and *out NULL; a decision of 1 has an effect of at least
@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define get_bool event_get_bool /* a static of both event.c and runtime.c */
+#include "../../../defender/event.c"
+#undef get_bool
 #include "../../../defender/runtime.c"
 
 static void fill(struct event *ev, enum event_type t)
