@@ -21,6 +21,7 @@
  * Block requests go to a worker thread with a small queue (a stop takes seconds).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -377,6 +378,7 @@ static int netset_get(struct rtenforce *e, size_t idx, struct enforce_net **out,
 	if (rc < 0)
 		goto fail;
 	rc = enforce_net_new(0, 0, &n, err, errlen);
+	malloc_trim(0); /* loading parsed the kernel's BTF (several MiB, freed) */
 	if (rc < 0)
 		goto fail;
 	for (size_t i = 0; i < info.nips; i++) {
@@ -857,8 +859,10 @@ json_t *rtenforce_stats_json(struct rtenforce *e)
 	if (e == NULL)
 		return NULL;
 	pthread_mutex_lock(&e->op);
-	if (e->lsm[0] == 0)
+	if (e->lsm[0] == 0) {
 		enforce_lsm_probe(e->lsm, sizeof(e->lsm));
+		malloc_trim(0); /* the probe parsed the kernel's BTF (several MiB, freed) */
+	}
 	enforce_fanotify_stats(e->fan, &fs);
 	for (size_t i = 0; i < e->nnets; i++) {
 		struct enforce_net_stats one;

@@ -109,6 +109,7 @@ struct rtengine {
 	char policy_path[600], spool_dir[600];
 	uint64_t learn_ns, dryrun_ns, throttle_ns, spool_bytes;
 	int hold_ms, profiles_ms, replay_lossless;
+	size_t ringbuf_bytes;   /* the bpf sensor's ring buffer (0: the sensor's default) */
 	size_t hold_max;
 	rtengine_wake_fn wake;
 	void *wake_arg;
@@ -1284,6 +1285,7 @@ void rtengine_config_env(struct rtengine_config *c)
 	c->dryrun_ns = env_sec("GARRISON_MODEL_DRYRUN_SEC", 0) * NS_PER_SEC;
 	c->throttle_ns = env_sec("GARRISON_AUDIT_THROTTLE_SEC", 60) * NS_PER_SEC;
 	c->spool_bytes = env_sec("GARRISON_AUDIT_SPOOL_MB", 64) << 20;
+	c->ringbuf_bytes = (size_t)env_sec("GARRISON_SENSOR_RINGBUF_MB", 4) << 20;
 	c->enforce = 1;
 }
 
@@ -1300,6 +1302,7 @@ static void open_sensor(struct rtengine *e)
 	memset(&sc, 0, sizeof(sc));
 	sc.replay_path = e->replay[0] ? e->replay : NULL;
 	sc.lossless = strcmp(e->backend, "replay") == 0 && e->replay_lossless;
+	sc.ringbuf_bytes = e->ringbuf_bytes;
 	r = sensor_open(e->backend, &sc, &e->sensor, err, sizeof(err));
 	if (r == 0) {
 		log_info("runtime: sensor back end %s", e->backend);
@@ -1355,6 +1358,7 @@ int rtengine_new(const struct rtengine_config *cfg, struct rtengine **out, char 
 	e->hold_ms = cfg->hold_ms > 0 ? cfg->hold_ms : RTENGINE_HOLD_MS;
 	e->hold_max = cfg->hold_max ? cfg->hold_max : RTENGINE_HOLD_MAX;
 	e->profiles_ms = cfg->profiles_ms > 0 ? cfg->profiles_ms : PROFILES_MIN_MS;
+	e->ringbuf_bytes = cfg->ringbuf_bytes;
 	e->replay_lossless = cfg->replay_lossless;
 	e->wake = cfg->wake;
 	e->wake_arg = cfg->wake_arg;

@@ -59,6 +59,7 @@ struct rtengine_config {
 	size_t hold_max;          /* 0: RTENGINE_HOLD_MAX */
 	int enforce;              /* 1: create an rtenforce (prevent/block); 0: alerts only */
 	int profiles_ms;          /* models rendered at most this often (0: 5000; tests use 1) */
+	size_t ringbuf_bytes;     /* bpf: the ring buffer, a power of two (0: the sensor's default) */
 	rtengine_wake_fn wake;
 	void *wake_arg;
 };
@@ -68,7 +69,8 @@ struct rtengine;
 /* Fills c from the environment (GARRISON_RUNTIME is read by the caller): GARRISON_SENSOR_BACKEND
  * (default "bpf"), GARRISON_SENSOR_REPLAY (a recording: selects "replay"),
  * GARRISON_MODEL_LEARN_SEC (3600), GARRISON_MODEL_DRYRUN_SEC (0), GARRISON_AUDIT_THROTTLE_SEC
- * (60), GARRISON_AUDIT_SPOOL_MB (64), enforce on. Strings point into the environment. Values
+ * (60), GARRISON_AUDIT_SPOOL_MB (64), GARRISON_SENSOR_RINGBUF_MB (4; a power of two: the ring is
+ * mapped twice, so it costs twice its size in resident memory), enforce on. Strings point into the environment. Values
  * that do not parse are logged and replaced by the default. Other members are left as they are. */
 void rtengine_config_env(struct rtengine_config *c);
 

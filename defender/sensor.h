@@ -35,7 +35,7 @@
 #define SENSOR_ALL 0x7
 
 #define SENSOR_DEFAULT_RINGBUF (8u << 20)
-#define SENSOR_DEFAULT_QUEUE 4096
+#define SENSOR_DEFAULT_QUEUE 1024 /* bursts wait in the ring buffer: the reader stops when the queue is full */
 #define SENSOR_DEFAULT_WAKEUP (64u << 10)
 #define SENSOR_WAKEUP_EACH ((size_t)-1)
 #define SENSOR_DEFAULT_POLL_MS 20
