@@ -20,9 +20,9 @@ cd "$(dirname "$0")/../.."
 . tests/integration/testlib.bash
 
 BIN=${GARRISON_BIN_DIR:-$PWD/build/san/bin}
-API_PORT=28600
-DEF_PORT=28601
-TCP_PORT=28602
+API_PORT=${RT_FLOW_PORT:-28600}
+DEF_PORT=$((API_PORT + 1))
+TCP_PORT=$((API_PORT + 2))
 NC_PORT=4444
 HARNESS=tests/tools/dockerd-harness.sh
 SPEC=tests/data/prisma-api/openapi-subset.json
