@@ -10,7 +10,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +18,8 @@
 #include "docker.h"
 #include "enforce.h"
 
+#include <garrison/util.h>
+
 #define BODY_KEEP 200
 
 struct body {
@@ -26,17 +27,6 @@ struct body {
 	size_t len;
 };
 
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -75,12 +65,12 @@ int enforce_block_container(const char *docker_addr, const char *id,
 	int rc;
 
 	if (!valid_id(id) || timeout_s < 0 || timeout_s > 3600) {
-		set_err(err, errlen, "invalid container id or timeout");
+		util_set_err(err, errlen, "invalid container id or timeout");
 		return -EINVAL;
 	}
 	rc = docker_socket_path(docker_addr, sock, sizeof(sock));
 	if (rc < 0) {
-		set_err(err, errlen, "invalid Docker address");
+		util_set_err(err, errlen, "invalid Docker address");
 		return rc;
 	}
 	switch (action) {
@@ -94,7 +84,7 @@ int enforce_block_container(const char *docker_addr, const char *id,
 		snprintf(url, sizeof(url), "http://docker/containers/%s/pause", id);
 		break;
 	default:
-		set_err(err, errlen, "unknown block action");
+		util_set_err(err, errlen, "unknown block action");
 		return -EINVAL;
 	}
 	h = curl_easy_init();
@@ -116,7 +106,7 @@ int enforce_block_container(const char *docker_addr, const char *id,
 	if (cc != CURLE_OK) {
 		rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
 		     cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
-		set_err(err, errlen, "Docker engine at %s: %s", sock, curl_easy_strerror(cc));
+		util_set_err(err, errlen, "Docker engine at %s: %s", sock, curl_easy_strerror(cc));
 		goto fail;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -124,7 +114,7 @@ int enforce_block_container(const char *docker_addr, const char *id,
 		rc = 0;
 	} else {
 		rc = status == 404 ? -ENOENT : status == 409 ? -EBUSY : status == 400 ? -EINVAL : -EIO;
-		set_err(err, errlen, "Docker engine answered %ld: %s", status, body.s);
+		util_set_err(err, errlen, "Docker engine answered %ld: %s", status, body.s);
 	}
 fail:
 	curl_easy_cleanup(h);

@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 #include <unistd.h>
 
 #include <garrison/log.h>
+#include <garrison/util.h>
 
 #include "enforce.h"
 
@@ -102,17 +102,6 @@ struct enforce_fanotify {
 	_Atomic uint64_t events, allowed, denied, timed_out, queue_full, self_n, errors, max_lat, nmarks_added;
 };
 
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t now_us(void)
 {
@@ -391,7 +380,7 @@ int enforce_fanotify_new(const struct enforce_fanotify_opts *opts, struct enforc
 	if (opts == NULL || opts->decide == NULL || opts->deadline_ms < 0 || opts->deadline_ms > 10000 ||
 	    opts->workers < 0 || opts->workers > 16 || opts->queue_max < 0 || opts->queue_max > 65536 ||
 	    (opts->on_timeout != ENFORCE_ALLOW && opts->on_timeout != ENFORCE_DENY)) {
-		set_err(err, errlen, "invalid fanotify options");
+		util_set_err(err, errlen, "invalid fanotify options");
 		return -EINVAL;
 	}
 	f = calloc(1, sizeof(*f));
@@ -429,25 +418,25 @@ int enforce_fanotify_new(const struct enforce_fanotify_opts *opts, struct enforc
 				  O_RDONLY | O_LARGEFILE | O_CLOEXEC);
 	if (f->fan_fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "fanotify_init: %s", strerror(errno));
+		util_set_err(err, errlen, "fanotify_init: %s", strerror(errno));
 		goto fail;
 	}
 	f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (f->stop_fd < 0) {
 		rc = -errno;
-		set_err(err, errlen, "eventfd: %s", strerror(errno));
+		util_set_err(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	rc = -pthread_create(&f->reader, NULL, reader_main, f);
 	if (rc < 0) {
-		set_err(err, errlen, "cannot start the fanotify reader: %s", strerror(-rc));
+		util_set_err(err, errlen, "cannot start the fanotify reader: %s", strerror(-rc));
 		goto fail;
 	}
 	f->reader_started = 1;
 	for (int i = 0; i < (f->o.inline_decide ? 0 : f->o.workers); i++) {
 		rc = -pthread_create(&f->workers[i], NULL, worker_main, f);
 		if (rc < 0) {
-			set_err(err, errlen, "cannot start a decision worker: %s", strerror(-rc));
+			util_set_err(err, errlen, "cannot start a decision worker: %s", strerror(-rc));
 			goto fail;
 		}
 		f->nworkers++;
@@ -607,7 +596,7 @@ int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *cont
 	int rc, added = 0;
 
 	if (f == NULL || pid <= 0 || !(flags & (ENFORCE_WATCH_EXEC | ENFORCE_WATCH_OPEN))) {
-		set_err(err, errlen, "nothing to watch or no process");
+		util_set_err(err, errlen, "nothing to watch or no process");
 		return -EINVAL;
 	}
 	if (flags & ENFORCE_WATCH_EXEC)
@@ -617,23 +606,23 @@ int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *cont
 	snprintf(root, sizeof(root), "/proc/%d/root/", (int)pid);
 	if (stat(root, &st) != 0 || statfs(root, &sf) != 0) {
 		rc = errno == ENOENT ? -ESRCH : -errno;
-		set_err(err, errlen, "%s: %s", root, strerror(errno));
+		util_set_err(err, errlen, "%s: %s", root, strerror(errno));
 		return rc;
 	}
 	if (!(flags & ENFORCE_FORCE_HOST) && is_host_root(&st, &sf)) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 			"%s is on the host root's file system: refusing to mark it (it would hold every "
 			"exec/open of the host)", root);
 		return -EPERM;
 	}
 	rc = add_mark_entry(f, st.st_dev, 0, container);
 	if (rc < 0) {
-		set_err(err, errlen, "too many marks (%d)", MARKS_MAX);
+		util_set_err(err, errlen, "too many marks (%d)", MARKS_MAX);
 		return rc;
 	}
 	if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, root) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "fanotify_mark(FAN_MARK_FILESYSTEM, %s): %s", root, strerror(errno));
+		util_set_err(err, errlen, "fanotify_mark(FAN_MARK_FILESYSTEM, %s): %s", root, strerror(errno));
 		return rc;
 	}
 	added = 1;
@@ -675,7 +664,7 @@ int enforce_fanotify_remove(struct enforce_fanotify *f, pid_t pid, const char *c
 	int rc = 0, found = 0;
 
 	if (f == NULL || container == NULL || container[0] == 0) {
-		set_err(err, errlen, "no fanotify group or no label");
+		util_set_err(err, errlen, "no fanotify group or no label");
 		return -EINVAL;
 	}
 	if (flags & ENFORCE_WATCH_EXEC)
@@ -699,7 +688,7 @@ int enforce_fanotify_remove(struct enforce_fanotify *f, pid_t pid, const char *c
 		if (found && fanotify_mark(f->fan_fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM, mask, AT_FDCWD,
 					   root) != 0 && errno != ENOENT) {
 			rc = -errno;
-			set_err(err, errlen, "fanotify_mark(FAN_MARK_REMOVE, %s): %s", root, strerror(errno));
+			util_set_err(err, errlen, "fanotify_mark(FAN_MARK_REMOVE, %s): %s", root, strerror(errno));
 		}
 		if (found && left != 0)
 			return rc;

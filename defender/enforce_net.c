@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,8 @@
 #include "../bpf/netdeny.h"
 #include "netdeny.skel.h"
 #include "enforce.h"
+
+#include <garrison/util.h>
 
 _Static_assert(sizeof(struct nd_decision) == 56, "nd_decision layout");
 _Static_assert(sizeof(struct nd_key) == 20, "nd_key layout");
@@ -56,17 +57,6 @@ struct enforce_net {
 	int reported;
 };
 
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- rules -------------------------------------------------------------------------------------- */
 
@@ -208,17 +198,17 @@ int enforce_net_probe(char *why, size_t len)
 	int rc;
 
 	if (skel == NULL) {
-		set_err(why, len, "unavailable: cannot open the netdeny object: %s", strerror(errno));
+		util_set_err(why, len, "unavailable: cannot open the netdeny object: %s", strerror(errno));
 		return 0;
 	}
 	rc = netdeny_bpf__load(skel);
 	netdeny_bpf__destroy(skel);
 	if (rc != 0) {
-		set_err(why, len, "unavailable: the kernel refused the cgroup sock_addr program: %s",
+		util_set_err(why, len, "unavailable: the kernel refused the cgroup sock_addr program: %s",
 			strerror(-rc));
 		return 0;
 	}
-	set_err(why, len, "available");
+	util_set_err(why, len, "available");
 	return 1;
 }
 
@@ -274,23 +264,23 @@ int enforce_net_new(int allow_mode, int report_allowed, struct enforce_net **out
 	n->skel = netdeny_bpf__open();
 	if (n->skel == NULL) {
 		rc = -errno;
-		set_err(err, errlen, "cannot open the netdeny BPF object: %s", strerror(errno));
+		util_set_err(err, errlen, "cannot open the netdeny BPF object: %s", strerror(errno));
 		goto fail;
 	}
 	rc = netdeny_bpf__load(n->skel);
 	if (rc != 0) {
-		set_err(err, errlen, "the kernel refused the netdeny program: %s", strerror(-rc));
+		util_set_err(err, errlen, "the kernel refused the netdeny program: %s", strerror(-rc));
 		goto fail;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(n->skel->maps.nd_cfg), &zero, &cfg, BPF_ANY) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "cannot configure netdeny: %s", strerror(errno));
+		util_set_err(err, errlen, "cannot configure netdeny: %s", strerror(errno));
 		goto fail;
 	}
 	n->rb = ring_buffer__new(bpf_map__fd(n->skel->maps.nd_events), on_record, n, NULL);
 	if (n->rb == NULL) {
 		rc = -errno;
-		set_err(err, errlen, "cannot open the netdeny ring buffer: %s", strerror(errno));
+		util_set_err(err, errlen, "cannot open the netdeny ring buffer: %s", strerror(errno));
 		goto fail;
 	}
 	*out = n;
@@ -335,13 +325,13 @@ int enforce_net_attach_cgroup(struct enforce_net *n, const char *cgroup_dir, con
 	if (n == NULL || cgroup_dir == NULL)
 		return -EINVAL;
 	if (n->natt >= NET_CGROUPS_MAX) {
-		set_err(err, errlen, "too many cgroups (%d)", NET_CGROUPS_MAX);
+		util_set_err(err, errlen, "too many cgroups (%d)", NET_CGROUPS_MAX);
 		return -ENOSPC;
 	}
 	fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		rc = -errno;
-		set_err(err, errlen, "%s: %s", cgroup_dir, strerror(errno));
+		util_set_err(err, errlen, "%s: %s", cgroup_dir, strerror(errno));
 		goto fail;
 	}
 	a = &n->att[n->natt];
@@ -356,7 +346,7 @@ int enforce_net_attach_cgroup(struct enforce_net *n, const char *cgroup_dir, con
 		a->links[i] = bpf_program__attach_cgroup(progs[i], fd);
 		if (a->links[i] == NULL) {
 			rc = errno ? -errno : -EINVAL;
-			set_err(err, errlen, "cannot attach %s to %s: %s", bpf_program__name(progs[i]),
+			util_set_err(err, errlen, "cannot attach %s to %s: %s", bpf_program__name(progs[i]),
 				cgroup_dir, strerror(-rc));
 			for (int j = 0; j < i; j++)
 				bpf_link__destroy(a->links[j]);
@@ -377,7 +367,7 @@ int enforce_net_attach_pid(struct enforce_net *n, pid_t pid, const char *contain
 	int rc = enforce_cgroup_dir(pid, dir, sizeof(dir));
 
 	if (rc < 0) {
-		set_err(err, errlen, "no cgroup v2 directory for process %d: %s", (int)pid, strerror(-rc));
+		util_set_err(err, errlen, "no cgroup v2 directory for process %d: %s", (int)pid, strerror(-rc));
 		return rc;
 	}
 	return enforce_net_attach_cgroup(n, dir, container, err, errlen);

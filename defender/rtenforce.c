@@ -24,7 +24,6 @@
 #include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +33,7 @@
 #include <unistd.h>
 
 #include <garrison/log.h>
+#include <garrison/util.h>
 
 #include "enforce.h"
 #include "rtenforce.h"
@@ -108,17 +108,6 @@ struct rtenforce {
 	pthread_t bl_thread;
 };
 
-static void set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 static void note_failure(struct rtenforce *e, const char *why)
 {
@@ -370,7 +359,7 @@ static int netset_get(struct rtenforce *e, size_t idx, struct enforce_net **out,
 	if (s->tried) {
 		*out = s->n;
 		if (s->rc < 0)
-			set_err(err, errlen, "the network rule set of this rule could not be loaded");
+			util_set_err(err, errlen, "the network rule set of this rule could not be loaded");
 		return s->rc;
 	}
 	s->tried = 1;
@@ -392,7 +381,7 @@ static int netset_get(struct rtenforce *e, size_t idx, struct enforce_net **out,
 			continue; /* counted in set_policy */
 		if (added < 0) {
 			rc = added;
-			set_err(err, errlen, "rule %s: cannot add a denied address: %s", info.rule,
+			util_set_err(err, errlen, "rule %s: cannot add a denied address: %s", info.rule,
 				strerror(-rc));
 			goto fail;
 		}
@@ -410,7 +399,7 @@ static int netset_get(struct rtenforce *e, size_t idx, struct enforce_net **out,
 
 			rc = enforce_net_add_rule(n, &r);
 			if (rc < 0) {
-				set_err(err, errlen, "rule %s: cannot add a denied port: %s", info.rule,
+				util_set_err(err, errlen, "rule %s: cannot add a denied port: %s", info.rule,
 					strerror(-rc));
 				goto fail;
 			}
@@ -447,7 +436,7 @@ static int fan_get(struct rtenforce *e, char *err, size_t errlen)
 	if (e->fan != NULL)
 		return 0;
 	if (e->fan_rc < 0) {
-		set_err(err, errlen, "no fanotify group (its creation failed: %s)", strerror(-e->fan_rc));
+		util_set_err(err, errlen, "no fanotify group (its creation failed: %s)", strerror(-e->fan_rc));
 		return e->fan_rc;
 	}
 	e->fan_rc = enforce_fanotify_new(&o, &e->fan, err, errlen);
@@ -491,7 +480,7 @@ static int apply(struct rtenforce *e, struct cont *c, char *err, size_t errlen)
 		if (r < 0) {
 			if (rc == 0) {
 				rc = r;
-				set_err(err, errlen, "container %.12s: exec/open prevention: %s", c->id, why);
+				util_set_err(err, errlen, "container %.12s: exec/open prevention: %s", c->id, why);
 			}
 		} else {
 			c->marked |= want;
@@ -502,7 +491,7 @@ static int apply(struct rtenforce *e, struct cont *c, char *err, size_t errlen)
 		c->marked &= ~drop; /* the table entry is gone either way */
 		if (r < 0 && rc == 0) {
 			rc = r;
-			set_err(err, errlen, "container %.12s: %s", c->id, why);
+			util_set_err(err, errlen, "container %.12s: %s", c->id, why);
 		}
 	}
 
@@ -521,7 +510,7 @@ static int apply(struct rtenforce *e, struct cont *c, char *err, size_t errlen)
 			if (r < 0) {
 				if (rc == 0) {
 					rc = r;
-					set_err(err, errlen, "container %.12s: connection prevention: %s",
+					util_set_err(err, errlen, "container %.12s: connection prevention: %s",
 						c->id, why);
 				}
 			} else if (n != NULL) {
@@ -654,7 +643,7 @@ int rtenforce_set_policy(struct rtenforce *e, const json_t *container_policy, ch
 	int rc;
 
 	if (e == NULL || container_policy == NULL) {
-		set_err(err, errlen, "no enforcer or no policy");
+		util_set_err(err, errlen, "no enforcer or no policy");
 		return -EINVAL;
 	}
 	rc = runtime_policy_from_json(container_policy, &np, err, errlen);
@@ -724,13 +713,13 @@ int rtenforce_container(struct rtenforce *e, const char *id, pid_t init_pid,
 	int rc;
 
 	if (e == NULL || w == NULL || init_pid <= 0 || !valid_id(id)) {
-		set_err(err, errlen, "a container needs a 64-hex id, an init pid and a workload");
+		util_set_err(err, errlen, "a container needs a 64-hex id, an init pid and a workload");
 		return -EINVAL;
 	}
 	nc = calloc(1, sizeof(*nc));
 	if (nc == NULL || wl_copy(&nc->w, w) < 0) {
 		cont_free(nc);
-		set_err(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&e->op);
@@ -751,7 +740,7 @@ int rtenforce_container(struct rtenforce *e, const char *id, pid_t init_pid,
 		if (e->nc >= RT_CONTAINERS_MAX) {
 			pthread_mutex_unlock(&e->op);
 			cont_free(nc);
-			set_err(err, errlen, "too many containers (%d)", RT_CONTAINERS_MAX);
+			util_set_err(err, errlen, "too many containers (%d)", RT_CONTAINERS_MAX);
 			note_failure(e, "too many containers to enforce");
 			return -ENOSPC;
 		}

@@ -143,9 +143,8 @@ size_t runtime_policy_rules(const struct runtime_policy *p)
 	return p ? p->n : 0;
 }
 
-/* Refuses a member of obj not in the NULL-terminated list known. */
-static int check_members(const json_t *obj, const char *where, const char *const *known, char *err,
-			 size_t errlen)
+int runtime_check_members(const json_t *obj, const char *where, const char *const *known, char *err,
+			  size_t errlen)
 {
 	const char *k;
 	json_t *v;
@@ -331,7 +330,7 @@ static int get_ports(const json_t *obj, const char *key, struct portlist *out, c
 		return -ENOMEM;
 	json_array_foreach(v, i, e) {
 		snprintf(w, sizeof(w), "%.100s.%s[%zu]", where, key, i);
-		if ((r = check_members(e, w, known, err, errlen)) < 0)
+		if ((r = runtime_check_members(e, w, known, err, errlen)) < 0)
 			return r;
 		json_t *js = json_object_get(e, "start"), *je = json_object_get(e, "end");
 		if (!json_is_integer(js) || (je != NULL && !json_is_integer(je))) {
@@ -373,7 +372,7 @@ static int parse_deny(const json_t *sec, const char *key, struct strlist *paths,
 	if (d == NULL)
 		return 0;
 	snprintf(w, sizeof(w), "%.100s.%s", where, key);
-	if ((r = check_members(d, w, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(d, w, known, err, errlen)) < 0 ||
 	    (r = get_effect(d, "effect", eff, w, err, errlen)) < 0 ||
 	    (r = get_strlist(d, "paths", paths, w, err, errlen)) < 0)
 		return r;
@@ -393,7 +392,7 @@ static int parse_processes(const json_t *sec, struct rule *ru, const char *where
 		RUNTIME_EFFECT_ALERT;
 	if (sec == NULL)
 		return 0;
-	if ((r = check_members(sec, where, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(sec, where, known, err, errlen)) < 0 ||
 	    (r = get_bool(sec, "disabled", &ru->proc.disabled, where, err, errlen)) < 0 ||
 	    (r = get_bool(sec, "checkParentChild", &b, where, err, errlen)) < 0 ||
 	    (r = get_effect(sec, "defaultEffect", &ru->proc.def, where, err, errlen)) < 0 ||
@@ -423,7 +422,7 @@ static int parse_portlist_rule(const json_t *sec, const char *key, struct portli
 	if (d == NULL)
 		return 0;
 	snprintf(w, sizeof(w), "%.100s.%s", where, key);
-	if ((r = check_members(d, w, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(d, w, known, err, errlen)) < 0 ||
 	    (r = get_effect(d, "effect", eff, w, err, errlen)) < 0 ||
 	    (r = get_ports(d, "allowed", allow, w, err, errlen)) < 0 ||
 	    (r = get_ports(d, "denied", deny, w, err, errlen)) < 0)
@@ -444,7 +443,7 @@ static int parse_network(const json_t *sec, struct rule *ru, const char *where, 
 		RUNTIME_EFFECT_ALERT;
 	if (sec == NULL)
 		return 0;
-	if ((r = check_members(sec, where, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(sec, where, known, err, errlen)) < 0 ||
 	    (r = get_bool(sec, "disabled", &ru->net.disabled, where, err, errlen)) < 0 ||
 	    (r = get_effect(sec, "defaultEffect", &ru->net.def, where, err, errlen)) < 0 ||
 	    (r = get_effect(sec, "deniedIPsEffect", &ru->net.denied_ips_eff, where, err, errlen)) < 0 ||
@@ -472,7 +471,7 @@ static int parse_dns(const json_t *sec, struct rule *ru, const char *where, char
 	ru->dns.def = ru->dns.list_eff = RUNTIME_EFFECT_ALERT;
 	if (sec == NULL)
 		return 0;
-	if ((r = check_members(sec, where, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(sec, where, known, err, errlen)) < 0 ||
 	    (r = get_bool(sec, "disabled", &ru->dns.disabled, where, err, errlen)) < 0 ||
 	    (r = get_effect(sec, "defaultEffect", &ru->dns.def, where, err, errlen)) < 0)
 		return r;
@@ -480,7 +479,7 @@ static int parse_dns(const json_t *sec, struct rule *ru, const char *where, char
 	if (d == NULL)
 		return 0;
 	snprintf(w, sizeof(w), "%.100s.domainList", where);
-	if ((r = check_members(d, w, known_list, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(d, w, known_list, err, errlen)) < 0 ||
 	    (r = get_effect(d, "effect", &ru->dns.list_eff, w, err, errlen)) < 0 ||
 	    (r = get_strlist(d, "allowed", &ru->dns.allowed, w, err, errlen)) < 0 ||
 	    (r = get_strlist(d, "denied", &ru->dns.denied, w, err, errlen)) < 0)
@@ -502,7 +501,7 @@ static int parse_filesystem(const json_t *sec, struct rule *ru, const char *wher
 	ru->fs.def = ru->fs.denied_eff = RUNTIME_EFFECT_ALERT;
 	if (sec == NULL)
 		return 0;
-	if ((r = check_members(sec, where, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(sec, where, known, err, errlen)) < 0 ||
 	    (r = get_bool(sec, "disabled", &ru->fs.disabled, where, err, errlen)) < 0 ||
 	    (r = get_effect(sec, "defaultEffect", &ru->fs.def, where, err, errlen)) < 0 ||
 	    (r = get_strlist(sec, "allowedList", &ru->fs.allowed, where, err, errlen)) < 0 ||
@@ -528,7 +527,7 @@ static int parse_rule(const json_t *j, struct rule *ru, const char *where, char 
 	size_t i;
 	int r, b;
 
-	if ((r = check_members(j, where, known, err, errlen)) < 0)
+	if ((r = runtime_check_members(j, where, known, err, errlen)) < 0)
 		return r;
 	const char *name = json_string_value(json_object_get(j, "name"));
 	if (name == NULL || name[0] == 0 || strlen(name) > 255) {
@@ -606,7 +605,7 @@ int runtime_policy_from_json(const json_t *j, struct runtime_policy **out, char 
 	if (json_is_array(j)) {
 		rules = (json_t *)j;
 	} else {
-		if ((r = check_members(j, "policy", known, err, errlen)) < 0 ||
+		if ((r = runtime_check_members(j, "policy", known, err, errlen)) < 0 ||
 		    (r = get_bool(j, "learningDisabled", &p->learning_disabled, "policy", err, errlen)) < 0)
 			goto fail;
 		json_t *id = json_object_get(j, "_id");

@@ -83,6 +83,11 @@ int runtime_policy_from_json(const json_t *j, struct runtime_policy **out, char 
 void runtime_policy_free(struct runtime_policy *p);
 /* Number of rules. */
 size_t runtime_policy_rules(const struct runtime_policy *p);
+/* For the policy parsers (runtime.c, runtime_host.c): 0 when obj is an object whose members are
+ * all in the NULL-terminated list known, else -EINVAL with "<where>: not an object" or
+ * "<where>: unknown member \"<name>\"" in err. */
+int runtime_check_members(const json_t *obj, const char *where, const char *const *known, char *err,
+			  size_t errlen);
 
 /* Decides on ev, from workload w, under policy p, with models m (NULL: no learned models). Returns
  * 1 with *d filled when something is to be reported or enforced (d->effect is ALERT, PREVENT or

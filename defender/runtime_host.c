@@ -22,29 +22,6 @@
 
 static const char *const effects[] = { "disable", "alert", "prevent", "block", NULL };
 
-static int known_members(const json_t *obj, const char *where, const char *const *known, char *err,
-			 size_t errlen)
-{
-	const char *k;
-	json_t *v;
-
-	if (!json_is_object(obj)) {
-		ERR("%s: not an object", where);
-		return -EINVAL;
-	}
-	json_object_foreach((json_t *)obj, k, v) {
-		size_t i;
-		for (i = 0; known[i] != NULL; i++)
-			if (strcmp(known[i], k) == 0)
-				break;
-		if (known[i] == NULL) {
-			ERR("%s: unknown member \"%.64s\"", where, k);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
 /* A member that is accepted and not enforced must still have its type. */
 static int check_effect(const json_t *obj, const char *key, const char *where, char *err,
 			size_t errlen)
@@ -104,7 +81,7 @@ static int check_ignored_list(const json_t *rule, const char *key, const char *c
 	}
 	json_array_foreach(v, i, e) {
 		snprintf(w, sizeof(w), "%.150s.%s[%zu]", where, key, i);
-		if ((r = known_members(e, w, known, err, errlen)) < 0)
+		if ((r = runtime_check_members(e, w, known, err, errlen)) < 0)
 			return r;
 	}
 	return 0;
@@ -128,7 +105,7 @@ static int translate_antimalware(const json_t *am, json_t *proc, const char *whe
 	if (am == NULL || json_is_null(am))
 		return 0;
 	snprintf(w, sizeof(w), "%.150s.antiMalware", where);
-	if ((r = known_members(am, w, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(am, w, known, err, errlen)) < 0 ||
 	    (r = check_type(am, "detectCompilerGeneratedBinary", JSON_TRUE, w, err, errlen)) < 0 ||
 	    (r = check_type(am, "skipSSHTracking", JSON_TRUE, w, err, errlen)) < 0)
 		return r;
@@ -157,7 +134,7 @@ static int translate_network(const json_t *hn, json_t *net, const char *where, c
 	if (hn == NULL || json_is_null(hn))
 		return 0;
 	snprintf(w, sizeof(w), "%.150s.network", where);
-	if ((r = known_members(hn, w, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(hn, w, known, err, errlen)) < 0 ||
 	    (r = check_effect(hn, "customFeed", w, err, errlen)) < 0 ||
 	    (r = check_effect(hn, "intelligenceFeed", w, err, errlen)) < 0)
 		return r;
@@ -188,7 +165,7 @@ static int translate_dns(const json_t *hd, json_t *dns, const char *where, char 
 	if (hd == NULL || json_is_null(hd))
 		return 0;
 	snprintf(w, sizeof(w), "%.150s.dns", where);
-	if ((r = known_members(hd, w, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(hd, w, known, err, errlen)) < 0 ||
 	    (r = check_effect(hd, "intelligenceFeed", w, err, errlen)) < 0)
 		return r;
 	if ((dl = json_object()) == NULL || json_object_set_new(dns, "domainList", dl) < 0)
@@ -218,14 +195,14 @@ static int translate_rule(const json_t *hr, const char *where, json_t **out, cha
 	int r;
 
 	*out = NULL;
-	if ((r = known_members(hr, where, known, err, errlen)) < 0 ||
+	if ((r = runtime_check_members(hr, where, known, err, errlen)) < 0 ||
 	    (r = check_ignored_list(hr, "fileIntegrityRules", fim_known, where, err, errlen)) < 0 ||
 	    (r = check_ignored_list(hr, "logInspectionRules", log_known, where, err, errlen)) < 0)
 		return r;
 	fo = json_object_get(hr, "forensic");
 	if (fo != NULL && !json_is_null(fo)) {
 		snprintf(w, sizeof(w), "%.150s.forensic", where);
-		if ((r = known_members(fo, w, forensic_known, err, errlen)) < 0)
+		if ((r = runtime_check_members(fo, w, forensic_known, err, errlen)) < 0)
 			return r;
 		for (size_t i = 0; forensic_known[i]; i++)
 			if ((r = check_type(fo, forensic_known[i], JSON_TRUE, w, err, errlen)) < 0)
@@ -284,7 +261,7 @@ int runtime_host_policy_translate(const json_t *j, json_t **out, char *err, size
 	if (json_is_array(j)) {
 		rules = j;
 	} else {
-		if ((r = known_members(j, "policy", known, err, errlen)) < 0 ||
+		if ((r = runtime_check_members(j, "policy", known, err, errlen)) < 0 ||
 		    (r = check_type(j, "_id", JSON_STRING, "policy", err, errlen)) < 0 ||
 		    (r = check_type(j, "owner", JSON_STRING, "policy", err, errlen)) < 0)
 			return r;

@@ -26,6 +26,8 @@ char *util_random_hex(size_t nbytes);
 void util_time_rfc3339(time_t t, char *buf, size_t len);
 /* Milliseconds of CLOCK_MONOTONIC. */
 int64_t util_now_ms(void);
+/* Formats a sentence into err (len bytes, always terminated); err NULL or len 0: nothing. */
+void util_set_err(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Reads a whole file (at most max bytes). Returns 0 and a malloc()ed NUL-terminated buffer,
  * -ENOENT, -EFBIG when the file is larger than max, or another -errno. */
