@@ -35,10 +35,12 @@ enum gev_type {
 };
 
 /* Counters in the per-CPU array "counters": index GEV_CNT_SEEN(t) counts the records of type t the
- * programs tried to emit, GEV_CNT_LOST(t) those the ring buffer had no room for. */
+ * programs tried to emit, GEV_CNT_LOST(t) those the ring buffer had no room for; GEV_CNT_IA32 the
+ * 32-bit (ia32) syscalls of watched numbers that were not decoded. */
 #define GEV_CNT_SEEN(t) ((t) * 2)
 #define GEV_CNT_LOST(t) ((t) * 2 + 1)
-#define GEV_CNT_MAX (GEV_TYPE_MAX * 2)
+#define GEV_CNT_IA32 (GEV_TYPE_MAX * 2)
+#define GEV_CNT_MAX (GEV_TYPE_MAX * 2 + 1)
 
 /* gev_exec.flags */
 #define GEV_EXEC_ARGS_TRUNC 0x1 /* argv was longer than GEV_ARGS_MAX */

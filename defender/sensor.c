@@ -351,6 +351,7 @@ json_t *sensor_stats_json(const struct sensor_stats *st)
 	    json_object_set_new(o, "filtered", json_integer((json_int_t)st->filtered)) != 0 ||
 	    json_object_set_new(o, "delivered", json_integer((json_int_t)st->delivered)) != 0 ||
 	    json_object_set_new(o, "cgroupScans", json_integer((json_int_t)st->cgroup_scans)) != 0 ||
+	    json_object_set_new(o, "ia32Undecoded", json_integer((json_int_t)st->ia32_undecoded)) != 0 ||
 	    json_object_set_new(o, "lossRate", json_real(rate)) != 0)
 		goto fail_ev;
 	return o;

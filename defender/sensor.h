@@ -60,6 +60,7 @@ struct sensor_stats {
 	const char *backend;
 	uint64_t seen[EVENT_TYPE_MAX];        /* kernel: records the programs tried to emit, per type */
 	uint64_t lost_kernel[EVENT_TYPE_MAX]; /* kernel: ring buffer full, per type */
+	uint64_t ia32_undecoded; /* kernel: 32-bit syscalls of watched numbers, not decoded */
 	uint64_t received;  /* records the back end read */
 	uint64_t malformed; /* records the back end rejected (bad size or type, bad JSON line) */
 	uint64_t dropped;   /* queue full: dropped in user space */

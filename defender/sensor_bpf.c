@@ -1,8 +1,8 @@
 /*
  * sensor_bpf: the eBPF back end of the runtime sensors (see sensor.h and docs/sensors.md).
  *
- * Loads the CO-RE objects of bpf/ (process, network, file: the families asked for) from their
- * skeletons; the first one loaded creates the ring buffer "events" and the per-CPU "counters"
+ * Loads the CO-RE objects of bpf/ (process.bpf.c for exec/exit; syscall.bpf.c for the network and
+ * file families, which share one sys_exit program) from their skeletons; the first one loaded creates the ring buffer "events" and the per-CPU "counters"
  * array and the others reuse both (bpf_map__reuse_fd), so one ring buffer carries every family and
  * one poll loop reads it. Records are decoded straight into the sensor queue's slots; a record of
  * the wrong size or an unknown type is counted as malformed and skipped (the kernel is trusted to
@@ -35,8 +35,7 @@
 
 #include "../bpf/events.h"
 #include "process.skel.h"
-#include "network.skel.h"
-#include "file.skel.h"
+#include "syscall.skel.h"
 #include "sensor.h"
 
 _Static_assert((int)GEV_TYPE_MAX == (int)EVENT_TYPE_MAX, "event types of bpf/events.h and event.h differ");
@@ -44,8 +43,7 @@ _Static_assert((int)GEV_FILE_RENAME == (int)EVENT_FILE_RENAME, "file ops differ"
 
 struct bpf_state {
 	struct process_bpf *proc;
-	struct network_bpf *net;
-	struct file_bpf *file;
+	struct syscall_bpf *sys;
 	struct ring_buffer *rb;
 	int counters_fd;
 	int ncpus;
@@ -263,8 +261,7 @@ static void bpf_close(void *state)
 	ring_buffer__free(b->rb);
 	free(b->held);
 	free(b->cpu_vals);
-	file_bpf__destroy(b->file);
-	network_bpf__destroy(b->net);
+	syscall_bpf__destroy(b->sys);
 	process_bpf__destroy(b->proc);
 	free(b);
 }
@@ -328,52 +325,31 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 		events_fd = bpf_map__fd(b->proc->maps.events);
 		counters_fd = bpf_map__fd(b->proc->maps.counters);
 	}
-	if (cfg->families & SENSOR_NETWORK) {
-		stage = "network: open";
-		b->net = network_bpf__open();
-		if (b->net == NULL) {
+	if (cfg->families & (SENSOR_NETWORK | SENSOR_FILE)) {
+		/* Network and file share one program on sys_exit; .rodata says which families. */
+		stage = "syscall: open";
+		b->sys = syscall_bpf__open();
+		if (b->sys == NULL) {
 			r = -errno;
 			goto fail;
 		}
-		b->net->rodata->self_tgid = self;
-		b->net->rodata->wakeup_bytes = wake;
-		stage = "network: maps";
-		r = prepare_maps(b->net->maps.events, b->net->maps.counters, events_fd, counters_fd, rb);
+		b->sys->rodata->self_tgid = self;
+		b->sys->rodata->wakeup_bytes = wake;
+		b->sys->rodata->want_net = (cfg->families & SENSOR_NETWORK) != 0;
+		b->sys->rodata->want_file = (cfg->families & SENSOR_FILE) != 0;
+		stage = "syscall: maps";
+		r = prepare_maps(b->sys->maps.events, b->sys->maps.counters, events_fd, counters_fd, rb);
 		if (r < 0)
 			goto fail;
-		stage = "network: load";
-		if ((r = network_bpf__load(b->net)) < 0)
+		stage = "syscall: load";
+		if ((r = syscall_bpf__load(b->sys)) < 0)
 			goto fail;
-		stage = "network: attach";
-		if ((r = network_bpf__attach(b->net)) < 0)
-			goto fail;
-		if (events_fd < 0) {
-			events_fd = bpf_map__fd(b->net->maps.events);
-			counters_fd = bpf_map__fd(b->net->maps.counters);
-		}
-	}
-	if (cfg->families & SENSOR_FILE) {
-		stage = "file: open";
-		b->file = file_bpf__open();
-		if (b->file == NULL) {
-			r = -errno;
-			goto fail;
-		}
-		b->file->rodata->self_tgid = self;
-		b->file->rodata->wakeup_bytes = wake;
-		stage = "file: maps";
-		r = prepare_maps(b->file->maps.events, b->file->maps.counters, events_fd, counters_fd, rb);
-		if (r < 0)
-			goto fail;
-		stage = "file: load";
-		if ((r = file_bpf__load(b->file)) < 0)
-			goto fail;
-		stage = "file: attach";
-		if ((r = file_bpf__attach(b->file)) < 0)
+		stage = "syscall: attach";
+		if ((r = syscall_bpf__attach(b->sys)) < 0)
 			goto fail;
 		if (events_fd < 0) {
-			events_fd = bpf_map__fd(b->file->maps.events);
-			counters_fd = bpf_map__fd(b->file->maps.counters);
+			events_fd = bpf_map__fd(b->sys->maps.events);
+			counters_fd = bpf_map__fd(b->sys->maps.counters);
 		}
 	}
 	if (events_fd < 0) {
@@ -381,7 +357,7 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 		r = -EINVAL;
 		goto fail_msg;
 	}
-	/* Loading parsed the kernel's BTF three times (several MiB, freed now): give the memory
+	/* Loading parsed the kernel's BTF twice (several MiB, freed now): give the memory
 	 * back so that the sensor's resident size is what it uses. */
 	malloc_trim(0);
 	b->counters_fd = counters_fd;
@@ -467,7 +443,9 @@ static void bpf_counters(void *state, struct sensor_stats *st)
 			continue;
 		for (int c = 0; c < b->ncpus; c++)
 			sum += vals[c];
-		if (i % 2 == 0)
+		if (i == GEV_CNT_IA32)
+			st->ia32_undecoded += sum;
+		else if (i % 2 == 0)
 			st->seen[i / 2] += sum;
 		else
 			st->lost_kernel[i / 2] += sum;

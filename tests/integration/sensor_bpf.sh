@@ -20,6 +20,8 @@ PY=/usr/bin/python3
 TCP_PORT=28540
 NC_PORT=28541
 RS_PORT=28542
+REFUSED_PORT=28543
+UDP_PORT=28544
 
 skip() { echo "sensor_bpf: skipped: $*"; t_done; exit 0; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
@@ -51,6 +53,8 @@ lines() { head -n "$(wc -l <"$OUT")" "$OUT"; }
 has() { lines | jq -e -s "map(select($1)) | length > 0" >/dev/null 2>&1; }
 hasnt() { lines | jq -e -s "map(select($1)) | length == 0" >/dev/null 2>&1; }
 first() { lines | jq -c -s "map(select($1)) | first // empty" 2>/dev/null; }
+# lines_count_is N JQ_FILTER: exactly N events match.
+lines_count_is() { lines | jq -e -s "map(select($2)) | length == $1" >/dev/null 2>&1; }
 
 if ! "$HARNESS" start "$D" --bridge >"$D/harness.log" 2>&1; then
 	cat "$D/harness.log"
@@ -135,6 +139,26 @@ dk exec "$CID" sh -c 'mkdir /tmp/drop && cp /bin/busybox /tmp/drop/echo && chmod
 dk exec "$CID" nc "$BR_IP" "$RS_PORT" -e /bin/sh </dev/null
 # A host process, with a marker in its argv.
 sh -c 'exec /bin/echo h6-host-marker' >/dev/null
+# Host sockets, read at syscall exit: a refused TCP connect (the address comes from the caller's
+# buffer), a UDP connect then its dissolution (AF_UNSPEC: not a connect), and a DNS query by sendto.
+"$PY" - "$REFUSED_PORT" "$UDP_PORT" >"$D/hostsock.log" 2>&1 <<'PYEOF'
+import socket, struct, sys
+refused, udp = int(sys.argv[1]), int(sys.argv[2])
+t = socket.socket()
+try:
+    t.connect(("127.0.0.1", refused))
+except ConnectionRefusedError:
+    print("refused")
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect(("127.0.0.1", udp))
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+unspec = struct.pack("HH12x", 0, 0)  # AF_UNSPEC: dissolve the association
+print("dissolve", libc.connect(u.fileno(), unspec, len(unspec)))
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l for l in [b"h6-sendto", b"example", b"test"]) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("sendto", s.sendto(q, ("127.0.0.1", 53)))
+PYEOF
 
 # runc re-executes itself from a memfd for every container start and docker exec; whether that
 # exec happens before or after it joins the container's cgroup is a race, so it may be seen as
@@ -174,6 +198,13 @@ check "an ordinary exec in the container has no socket on fds 0-2 (docker exec g
 check "a host process is attributed to the host" \
 	wait_until 10 has "(.container == \"\") and .type == \"exec\" and .filename == \"/bin/echo\" and .argv == [\"/bin/echo\",\"h6-host-marker\"]"
 check "the dropped binary ran" grep -q dropped-ran "$D/dropped.out"
+HOSTPY="(.container == \"\") and .comm == \"python3\""
+check "a refused TCP connect on the host: 127.0.0.1:$REFUSED_PORT, result -ECONNREFUSED" \
+	wait_until 10 has "$HOSTPY and .type == \"connect\" and .proto == \"tcp\" and .addr == \"127.0.0.1\" and .port == $REFUSED_PORT and .result == -111"
+check "a UDP connect to 127.0.0.1:$UDP_PORT is reported once; its AF_UNSPEC dissolution is not a connect" \
+	lines_count_is 1 "$HOSTPY and .type == \"connect\" and .proto == \"udp\" and .result == 0 and (.port == $UDP_PORT or .port == 0)"
+check "a DNS query sent with sendto to 127.0.0.1:53 (h6-sendto.example.test)" \
+	wait_until 10 has "$HOSTPY and .type == \"dns\" and .server == \"127.0.0.1\" and .qname == \"h6-sendto.example.test\" and .qtype == 1"
 check "no event of the container's processes is attributed to the host or another container" \
 	test -z "$(lines | jq -c "select(.container != null and .container != \"$CID\" and (.qname == \"h6-probe.example.test\" or .argv == [\"/bin/id\",\"-u\"] or .filename == \"/tmp/drop/echo\" or .path == \"/tmp/drop/echo\"))")"
 # The event carries the container's cgroup id: the inode of its v2 cgroup directory.

@@ -1,0 +1,486 @@
+/*
+ * syscall.bpf.c: the network and file families on one hook, tp_btf/sys_exit (the raw syscall
+ * tracepoint: no kprobe, no trampoline). One program per syscall exit is the whole cost of a
+ * syscall that is not reported: one switch on its number. There is no sys_enter program and no
+ * per-thread state: at sys_exit the saved user registers still hold the syscall's arguments (x86-64
+ * keeps them in pt_regs; only ax is replaced by the result), and the user memory they point to is
+ * still the caller's.
+ *
+ * Network (want_net):
+ * - connect(2): reported with its result. When it succeeded (or is in progress) the destination is
+ *   the socket's peer as the kernel set it, not the caller's buffer, which another thread may have
+ *   rewritten since; a failed connect reports the address from the caller's buffer. A UDP connect
+ *   that dissolves an association (AF_UNSPEC, peer port 0) is not reported.
+ * - listen(2), and bind(2) of a UDP socket: reported on success with the local address of the
+ *   socket.
+ * - DNS: sendto/sendmsg/sendmmsg of a UDP socket to port 53 (given in the call or, for a connected
+ *   socket, the socket's peer), and write/writev on a UDP socket this program saw connect to port
+ *   53, with the first GEV_DNS_MAX bytes of the payload; user space parses the query.
+ * File (want_file): opens that may write (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC), unlinks, renames and
+ * chmods, reported on success only. Paths are as the program passed them: a relative path is
+ * relative to the thread's cwd (dirfd AT_FDCWD) or to dirfd; nothing is resolved in the kernel
+ * (bpf_d_path needs a trampoline, which this kernel refuses). Writes to /dev/null are not reported.
+ *
+ * What user memory holds at exit is read after the call: a thread of the same process can change a
+ * path or a DNS payload between the kernel's copy and this read (a race every syscall tracer has,
+ * at entry too, where the window is shorter); destinations of successful connects are immune.
+ * 32-bit (ia32) syscalls use other numbers and registers: they are not decoded, and counted under
+ * GEV_CNT_IA32.
+ */
+#include "common.bpf.h"
+
+/* Set by user space before load: the families wanted (the verifier drops the others' code). */
+const volatile __u8 want_net = 1;
+const volatile __u8 want_file = 1;
+
+#define NR_write 1
+#define NR_open 2
+#define NR_writev 20
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_bind 49
+#define NR_listen 50
+#define NR_rename 82
+#define NR_creat 85
+#define NR_unlink 87
+#define NR_chmod 90
+#define NR_openat 257
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_fchmodat 268
+#define NR_sendmmsg 307
+#define NR_renameat2 316
+#define NR_openat2 437
+#define NR_fchmodat2 452
+
+#define AF_UNSPEC_ 0
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_UDP_ 17
+#define S_IFMT_ 00170000
+#define S_IFSOCK_ 0140000
+#define EINPROGRESS_ 115
+#define TS_COMPAT_ 0x0002
+
+#define O_ACCMODE_ 3
+#define O_CREAT_ 0100
+#define O_TRUNC_ 01000
+#define AT_FDCWD_ -100
+
+/* UDP sockets connected to port 53, key (tgid << 32 | fd): write(2)/writev(2) on them are DNS
+ * queries (musl's and busybox's resolvers connect, then write). A stale entry (descriptor closed
+ * and reused) costs one socket check: emit_dns() verifies the socket before it reports. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} dns_socks SEC(".maps");
+
+/* Whether the current syscall is a 32-bit one (int 0x80 / sysenter of an ia32 task): its number
+ * and registers mean something else. Counted, not decoded. */
+static __always_inline int is_ia32(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	if (bpf_core_field_exists(t->thread_info.status) && (t->thread_info.status & TS_COMPAT_)) {
+		gev_count(GEV_CNT_IA32);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- network ---- */
+
+/* The sockaddr prefix both families share: family, port, then the address. */
+struct sa_any {
+	__u16 family;
+	__u16 port;        /* network order */
+	__u32 v4_or_flow;  /* sin_addr, or sin6_flowinfo */
+	__u8 v6[16];       /* sin6_addr */
+};
+
+/* Reads a user sockaddr; 0 when it is IPv4 or IPv6 and was read. */
+static __always_inline int read_sockaddr(const void *uaddr, __u64 alen, __u16 *family, __u16 *port,
+					 __u8 addr[16])
+{
+	struct sa_any sa = {};
+
+	if (!uaddr || alen < 8)
+		return -1;
+	if (bpf_probe_read_user(&sa, alen >= sizeof(sa) ? sizeof(sa) : 8, uaddr) != 0)
+		return -1;
+	if (sa.family == AF_INET) {
+		__builtin_memset(addr, 0, 16);
+		__builtin_memcpy(addr, &sa.v4_or_flow, 4);
+	} else if (sa.family == AF_INET6 && alen >= 24) {
+		__builtin_memcpy(addr, sa.v6, 16);
+	} else {
+		return -1;
+	}
+	*family = sa.family;
+	*port = bpf_ntohs(sa.port);
+	return 0;
+}
+
+/* The struct sock behind descriptor fd of the current task, or NULL. */
+static __always_inline struct sock *sock_of_fd(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds, *f = NULL;
+	struct socket *so;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) != 0 || !f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT_) != S_IFSOCK_)
+		return NULL;
+	so = BPF_CORE_READ(f, private_data);
+	if (!so)
+		return NULL;
+	return BPF_CORE_READ(so, sk);
+}
+
+/* The peer of an inet socket (family, host-order port, address); 0 when it has one. */
+static __always_inline int sock_peer(struct sock *sk, __u16 *family, __u16 *port, __u8 addr[16])
+{
+	*family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	*port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if ((*family != AF_INET && *family != AF_INET6) || *port == 0)
+		return -1;
+	__builtin_memset(addr, 0, 16);
+	if (*family == AF_INET6) {
+		BPF_CORE_READ_INTO((__u8(*)[16])addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(addr, &a, 4);
+	}
+	return 0;
+}
+
+/* The local address of sk into e. */
+static __always_inline void sock_local(struct sock *sk, struct gev_net *e)
+{
+	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->proto = BPF_CORE_READ(sk, sk_protocol);
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	if (e->family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+	} else {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(e->addr, &a, 4);
+	}
+}
+
+static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, const void *buf, __u64 len)
+{
+	struct gev_dns *e;
+	struct sock *sk;
+	__u16 family = 0, port = 0;
+	__u8 addr[16] = {};
+	__u64 cap;
+
+	if (uaddr) {
+		if (read_sockaddr(uaddr, alen, &family, &port, addr) != 0 || port != 53)
+			return;
+		sk = sock_of_fd(fd);
+		if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP_)
+			return;
+	} else {
+		sk = sock_of_fd(fd);
+		if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP_ ||
+		    sock_peer(sk, &family, &port, addr) != 0 || port != 53)
+			return;
+	}
+	e = gev_reserve(GEV_DNS, sizeof(*e));
+	if (!e)
+		return;
+	gev_fill_hdr(&e->h, GEV_DNS);
+	e->family = family;
+	e->port = port;
+	e->len = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
+	e->pad = 0;
+	__builtin_memcpy(e->addr, addr, 16);
+	cap = len > GEV_DNS_MAX ? GEV_DNS_MAX : len;
+	e->cap = 0;
+	if (cap > 0 && bpf_probe_read_user(e->data, cap, buf) == 0)
+		e->cap = cap;
+	gev_submit(e);
+}
+
+/* One message of sendmsg/sendmmsg: its name and its first iovec. */
+static __always_inline void dns_msghdr(int fd, const struct user_msghdr *um)
+{
+	struct user_msghdr m;
+	struct iovec iov;
+
+	if (bpf_probe_read_user(&m, sizeof(m), um) != 0 || m.msg_iovlen < 1 || !m.msg_iov)
+		return;
+	if (bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov) != 0)
+		return;
+	emit_dns(fd, m.msg_name, m.msg_namelen, iov.iov_base, iov.iov_len);
+}
+
+/* write/writev: a DNS query only on a socket seen connecting to port 53 (one hash lookup). */
+static __always_inline void dns_write(struct pt_regs *regs, long id)
+{
+	__u64 k = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)regs->di;
+	struct iovec iov;
+
+	if (!bpf_map_lookup_elem(&dns_socks, &k) || is_ia32())
+		return;
+	if (id == NR_write)
+		emit_dns((int)regs->di, NULL, 0, (void *)regs->si, regs->dx);
+	else if (regs->dx > 0 && bpf_probe_read_user(&iov, sizeof(iov), (void *)regs->si) == 0)
+		emit_dns((int)regs->di, NULL, 0, iov.iov_base, iov.iov_len);
+}
+
+static __always_inline void dns_send(struct pt_regs *regs, long id)
+{
+	int fd = (int)regs->di;
+
+	if (id == NR_sendto) {
+		emit_dns(fd, (void *)regs->r8, regs->r9, (void *)regs->si, regs->dx);
+	} else if (id == NR_sendmsg) {
+		dns_msghdr(fd, (void *)regs->si);
+	} else {
+		/* glibc sends the A and AAAA queries in one sendmmsg: look at the first two. */
+		struct mmsghdr *v = (void *)regs->si;
+		__u64 n = (unsigned int)regs->dx;
+		if (n > 0)
+			dns_msghdr(fd, &v[0].msg_hdr);
+		if (n > 1)
+			dns_msghdr(fd, &v[1].msg_hdr);
+	}
+}
+
+/* connect, listen, bind at exit. */
+static __always_inline void net_exit(struct pt_regs *regs, long id, long ret)
+{
+	int fd = (int)regs->di;
+	struct sock *sk;
+	struct gev_net *e;
+	__u16 family = 0, port = 0;
+	__u8 addr[16] = {};
+	__u32 type;
+
+	if (id != NR_connect && ret != 0)
+		return;
+	sk = sock_of_fd(fd);
+	if (id == NR_connect) {
+		if ((ret == 0 || ret == -EINPROGRESS_) && sk) {
+			/* The kernel's peer; a dissolved association (AF_UNSPEC) has none. */
+			if (sock_peer(sk, &family, &port, addr) != 0)
+				return;
+		} else if (read_sockaddr((void *)regs->si, regs->dx, &family, &port, addr) != 0) {
+			return;
+		}
+		type = GEV_CONNECT;
+	} else if (id == NR_listen) {
+		if (!sk)
+			return;
+		type = GEV_LISTEN;
+	} else {
+		if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP_)
+			return;
+		type = GEV_BIND;
+	}
+	e = gev_reserve(type, sizeof(*e));
+	if (!e)
+		return;
+	gev_fill_hdr(&e->h, type);
+	e->ret = ret;
+	e->fd = fd;
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	if (type == GEV_CONNECT) {
+		e->family = family;
+		e->port = port;
+		__builtin_memcpy(e->addr, addr, 16);
+		e->proto = sk ? BPF_CORE_READ(sk, sk_protocol) : 0;
+		if (ret == 0 && e->proto == IPPROTO_UDP_ && port == 53) {
+			__u64 k = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+			__u8 one = 1;
+			bpf_map_update_elem(&dns_socks, &k, &one, BPF_ANY);
+		}
+	} else {
+		sock_local(sk, e);
+	}
+	gev_submit(e);
+}
+
+/* ---- file ---- */
+
+/* One file syscall's arguments, decoded from the registers. */
+struct file_call {
+	__u32 op;
+	__u32 flags;
+	__u32 mode;
+	__s32 dirfd;
+	__u64 path;
+	__u64 path2;
+};
+
+static __always_inline int writes(__u64 flags)
+{
+	return (flags & (O_ACCMODE_ | O_CREAT_ | O_TRUNC_)) != 0;
+}
+
+static __always_inline int is_dev_null(const char *p)
+{
+	return p[0] == '/' && p[1] == 'd' && p[2] == 'e' && p[3] == 'v' && p[4] == '/' && p[5] == 'n' &&
+	       p[6] == 'u' && p[7] == 'l' && p[8] == 'l' && p[9] == 0;
+}
+
+/* One record; rename is a constant at each call site so that the verifier knows the record's size
+ * on each path. */
+static __always_inline void emit_file(const struct file_call *c, long ret, const int rename)
+{
+	struct gev_file *e;
+
+	e = gev_reserve(GEV_FILE, rename ? sizeof(*e) : sizeof(*e) - GEV_PATH_MAX);
+	if (!e)
+		return;
+	if (bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)c->path) < 0)
+		e->path[0] = 0;
+	if (!rename && c->op == GEV_FILE_OPEN && is_dev_null(e->path)) {
+		/* The reader skips it; with the kernel's adaptive wake-up (wakeup_bytes 0) a
+		 * BPF_RB_NO_WAKEUP here would leave it behind this record without a wake-up. */
+		bpf_ringbuf_discard(e, gev_wake_flags());
+		gev_unsee(GEV_FILE);
+		return;
+	}
+	gev_fill_hdr(&e->h, GEV_FILE);
+	e->op = c->op;
+	e->ret = ret;
+	e->flags = c->flags;
+	e->mode = c->mode;
+	e->dirfd = c->dirfd;
+	e->pad = 0;
+	if (rename && bpf_probe_read_user_str(e->path2, sizeof(e->path2), (void *)c->path2) < 0)
+		e->path2[0] = 0;
+	gev_submit(e);
+}
+
+/* A successful file syscall at exit; read-only opens return before any helper call. */
+static __always_inline void file_exit(struct pt_regs *regs, long id, long ret)
+{
+	struct file_call c = {};
+
+	c.dirfd = AT_FDCWD_;
+	switch (id) {
+	case NR_open:
+		c.flags = regs->si;
+		if (!writes(c.flags))
+			return;
+		c.op = GEV_FILE_OPEN;
+		c.path = regs->di;
+		c.mode = regs->dx;
+		break;
+	case NR_creat:
+		c.op = GEV_FILE_OPEN;
+		c.path = regs->di;
+		c.flags = 01 | O_CREAT_ | O_TRUNC_;
+		c.mode = regs->si;
+		break;
+	case NR_openat:
+		c.flags = regs->dx;
+		if (!writes(c.flags))
+			return;
+		c.op = GEV_FILE_OPEN;
+		c.dirfd = regs->di;
+		c.path = regs->si;
+		c.mode = regs->r10;
+		break;
+	case NR_openat2: {
+		struct open_how how = {};
+		if (bpf_probe_read_user(&how, sizeof(how), (void *)regs->dx) != 0 || !writes(how.flags))
+			return;
+		c.op = GEV_FILE_OPEN;
+		c.dirfd = regs->di;
+		c.path = regs->si;
+		c.flags = how.flags;
+		c.mode = how.mode;
+		break;
+	}
+	case NR_unlink:
+		c.op = GEV_FILE_UNLINK;
+		c.path = regs->di;
+		break;
+	case NR_unlinkat:
+		c.op = GEV_FILE_UNLINK;
+		c.dirfd = regs->di;
+		c.path = regs->si;
+		c.flags = regs->dx;
+		break;
+	case NR_rename:
+		c.op = GEV_FILE_RENAME;
+		c.path = regs->di;
+		c.path2 = regs->si;
+		break;
+	case NR_renameat:
+	case NR_renameat2:
+		/* renameat2(olddirfd, old, newdirfd, new, flags): the second dirfd is not kept (both
+		 * are almost always AT_FDCWD). */
+		c.op = GEV_FILE_RENAME;
+		c.dirfd = regs->di;
+		c.path = regs->si;
+		c.path2 = regs->r10;
+		c.flags = id == NR_renameat2 ? regs->r8 : 0;
+		break;
+	case NR_chmod:
+		c.op = GEV_FILE_CHMOD;
+		c.path = regs->di;
+		c.mode = regs->si;
+		break;
+	default: /* fchmodat, fchmodat2 */
+		c.op = GEV_FILE_CHMOD;
+		c.dirfd = regs->di;
+		c.path = regs->si;
+		c.mode = regs->dx;
+		break;
+	}
+	if (gev_is_self() || is_ia32())
+		return;
+	if (c.op == GEV_FILE_RENAME)
+		emit_file(&c, ret, 1);
+	else
+		emit_file(&c, ret, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(gev_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = regs->orig_ax;
+
+	switch (id) {
+	case NR_write:
+	case NR_writev:
+		if (want_net)
+			dns_write(regs, id);
+		return 0;
+	case NR_sendto:
+	case NR_sendmsg:
+	case NR_sendmmsg:
+		if (want_net && !gev_is_self() && !is_ia32())
+			dns_send(regs, id);
+		return 0;
+	case NR_connect:
+	case NR_bind:
+	case NR_listen:
+		if (want_net && !gev_is_self() && !is_ia32())
+			net_exit(regs, id, ret);
+		return 0;
+	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
+	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat: case NR_renameat2:
+	case NR_chmod: case NR_fchmodat: case NR_fchmodat2:
+		if (want_file && ret >= 0)
+			file_exit(regs, id, ret);
+		return 0;
+	}
+	return 0;
+}
