@@ -5,7 +5,7 @@
  * default rule plus two specific rules) and learned models, and offers every decision to the audit
  * throttle (records built as the Defender will build them; emitted audits are counted, not sent).
  *
- *   sensor_engine [--models learn|active|SECONDS] [--ringbuf BYTES] [--queue N] [--seconds N]
+ *   sensor_engine [--models learn|active|drain|SECONDS] [--ringbuf BYTES] [--queue N] [--seconds N]
  *                 [--throttle-ms MS]
  *
  * --models learn: every model learns for an hour (the state of a new Defender); active: models
@@ -197,7 +197,7 @@ int main(int argc, char **argv)
 	int64_t started = (int64_t)time(NULL);
 	char err[512];
 	json_t *pj = NULL;
-	int rc = 1;
+	int rc = 1, drain_only = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -209,6 +209,8 @@ int main(int argc, char **argv)
 				learn_ns = 3600ull * 1000000000ull;
 			else if (strcmp(val, "active") == 0)
 				learn_ns = 0;
+			else if (strcmp(val, "drain") == 0)
+				drain_only = 1; /* the sensor only: events are read, not evaluated */
 			else if (parse_num(val, 86400, &v) == 0)
 				learn_ns = v * 1000000000ull;
 			else
@@ -270,10 +272,21 @@ int main(int argc, char **argv)
 			 * changed while the bench runs. */
 			w.container_start = started;
 			c.events++;
-			if (runtime_evaluate(p, m, ev, &w, &d) == 1) {
+			if (!drain_only && runtime_evaluate(p, m, ev, &w, &d) == 1) {
 				struct audit_record ar;
-				memset(&ar, 0, sizeof(ar));
+				struct audit_key k = {
+					.type = d.type, .attack_type = d.attack_type,
+					.effect = runtime_effect_name(d.effect), .container_id = ev->container,
+					.image_name = w.subject.image, .namespace_ = "", .cluster = "",
+					.hostname = "bench-node",
+				};
 				c.decisions++;
+				/* As the Defender's engine: a repeat is only counted. */
+				if (audit_throttle_repeat(thr, &k, ev->time_ns) == 1) {
+					c.offered++;
+					goto counted;
+				}
+				memset(&ar, 0, sizeof(ar));
 				ar.time_ns = ev->time_ns;
 				snprintf(ar.type, sizeof(ar.type), "%s", d.type);
 				snprintf(ar.attack_type, sizeof(ar.attack_type), "%s", d.attack_type);
@@ -292,6 +305,7 @@ int main(int argc, char **argv)
 				if (audit_throttle_offer(thr, &ar) >= 0)
 					c.offered++;
 			}
+		counted:;
 		}
 		if ((c.events & 4095) == 0 || r == 0) {
 			uint64_t n = now_ns();
@@ -329,7 +343,7 @@ out:
 	free(ev);
 	return rc;
 usage:
-	fprintf(stderr, "usage: sensor_engine [--models learn|active|SECONDS] [--ringbuf BYTES] [--queue N]\n"
+	fprintf(stderr, "usage: sensor_engine [--models learn|active|drain|SECONDS] [--ringbuf BYTES] [--queue N]\n"
 			"       [--seconds N] [--throttle-ms MS]\n");
 	return 2;
 }

@@ -24,7 +24,8 @@
 # ("throughput drain overhead"), N_DRAIN (800000), RINGBUF_DRAIN (268435456), MODELS ("learn active"), STORMS ("exec mixed"), RATES_mixed
 # ("100000 200000 300000 400000 600000"), RATES_exec (""), SECONDS_STEP (3: paced steps last about
 # this long), N_EXEC (3000), N_MIXED_MAX (2000000), N_WORKLOAD (20000), OVERHEAD_STORM (workload; or mixed, open,
-# connect, exec), REPEAT (5), RINGBUF
+# connect, exec), OVERHEAD_MODELS (learn; drain: the sensor alone, events read and not evaluated),
+# REPEAT (5), RINGBUF
 # (16777216), QUEUE (8192), STORM_CPU (0), ENGINE_CPU (1), WORK (a new /tmp/h3-engine.XXXXXX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,7 @@ N_EXEC=${N_EXEC:-3000}
 N_MIXED_MAX=${N_MIXED_MAX:-2000000}
 N_WORKLOAD=${N_WORKLOAD:-20000}
 OVERHEAD_STORM=${OVERHEAD_STORM:-workload}
+OVERHEAD_MODELS=${OVERHEAD_MODELS:-learn}
 REPEAT=${REPEAT:-5}
 RINGBUF=${RINGBUF:-16777216}
 QUEUE=${QUEUE:-8192}
@@ -197,7 +199,7 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	# Interleaved pairs (without, then with a freshly started engine) so that the drift of a
 	# shared machine hits both sides alike; wall time and CPU time (storm + its children).
 	echo
-	echo "overhead (engine with the Defender's defaults: 8 MiB ring buffer, 4096 queue slots, models learn):"
+	echo "overhead (engine with the Defender's defaults: 8 MiB ring buffer, 4096 queue slots, models $OVERHEAD_MODELS):"
 	echo "$OVERHEAD_STORM storm of $N_WORKLOAD rounds, $REPEAT interleaved pairs"
 	case $OVERHEAD_STORM in
 	readonly) oarg=/etc/hostname ;;
@@ -210,7 +212,7 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	: >"$WORK/mem"
 	for _ in $(seq 1 "$REPEAT"); do
 		gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/base"
-		RINGBUF=$((8 << 20)) QUEUE=4096 engine_start learn
+		RINGBUF=$((8 << 20)) QUEUE=4096 engine_start "$OVERHEAD_MODELS"
 		a=$(snap)
 		gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/with"
 		sleep 0.3

@@ -20,6 +20,7 @@
  * chmods, reported on success only. Paths are as the program passed them: a relative path is
  * relative to the thread's cwd (dirfd AT_FDCWD) or to dirfd; nothing is resolved in the kernel
  * (bpf_d_path needs a trampoline, which this kernel refuses). Writes to /dev/null are not reported.
+ * File and DNS records are as long as their path or payload (see struct scratch_rec).
  *
  * What user memory holds at exit is read after the call: a thread of the same process can change a
  * path or a DNS payload between the kernel's copy and this read (a race every syscall tracer has,
@@ -77,6 +78,37 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } dns_socks SEC(".maps");
+
+/* Records with a string or payload are built here, then copied into the ring buffer with their
+ * used length only (bpf_ringbuf_output): a short path writes two cache lines of the ring, not six,
+ * and the ring buffer is memory the reader's CPU owns, so each line written is a miss. */
+union scratch_rec {
+	struct gev_file file;
+	struct gev_dns dns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union scratch_rec);
+} scratch SEC(".maps");
+
+static __always_inline void *scratch_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* Copies size bytes of the record built in the scratch into the ring buffer, counting it as seen,
+ * or as lost when the ring buffer is full. */
+static __always_inline void emit_sized(__u32 type, void *rec, __u64 size)
+{
+	gev_count(GEV_CNT_SEEN(type));
+	if (bpf_ringbuf_output(&events, rec, size, gev_wake_flags()) != 0)
+		gev_count(GEV_CNT_LOST(type));
+}
 
 /* Whether the current syscall is a 32-bit one (int 0x80 / sysenter of an ia32 task): its number
  * and registers mean something else. Counted, not decoded. */
@@ -197,7 +229,7 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 		    sock_peer(sk, &family, &port, addr) != 0 || port != 53)
 			return;
 	}
-	e = gev_reserve(GEV_DNS, sizeof(*e));
+	e = scratch_get();
 	if (!e)
 		return;
 	gev_fill_hdr(&e->h, GEV_DNS);
@@ -207,10 +239,10 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 	e->pad = 0;
 	__builtin_memcpy(e->addr, addr, 16);
 	cap = len > GEV_DNS_MAX ? GEV_DNS_MAX : len;
-	e->cap = 0;
-	if (cap > 0 && bpf_probe_read_user(e->data, cap, buf) == 0)
-		e->cap = cap;
-	gev_submit(e);
+	if (cap > 0 && bpf_probe_read_user(e->data, cap, buf) != 0)
+		cap = 0;
+	e->cap = cap;
+	emit_sized(GEV_DNS, e, offsetof(struct gev_dns, data) + cap);
 }
 
 /* One message of sendmsg/sendmmsg: its name and its first iovec. */
@@ -336,24 +368,22 @@ static __always_inline int is_dev_null(const char *p)
 	       p[6] == 'u' && p[7] == 'l' && p[8] == 'l' && p[9] == 0;
 }
 
-/* One record; rename is a constant at each call site so that the verifier knows the record's size
- * on each path. */
-static __always_inline void emit_file(const struct file_call *c, long ret, const int rename)
+/* One record: the fixed part and the bytes of path used (with its NUL); a rename's record is
+ * whole, with path2 at its fixed offset. */
+static __always_inline void emit_file(const struct file_call *c, long ret)
 {
-	struct gev_file *e;
+	struct gev_file *e = scratch_get();
+	long n;
 
-	e = gev_reserve(GEV_FILE, rename ? sizeof(*e) : sizeof(*e) - GEV_PATH_MAX);
 	if (!e)
 		return;
-	if (bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)c->path) < 0)
+	n = bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)c->path);
+	if (n <= 0) {
 		e->path[0] = 0;
-	if (!rename && c->op == GEV_FILE_OPEN && is_dev_null(e->path)) {
-		/* The reader skips it; with the kernel's adaptive wake-up (wakeup_bytes 0) a
-		 * BPF_RB_NO_WAKEUP here would leave it behind this record without a wake-up. */
-		bpf_ringbuf_discard(e, gev_wake_flags());
-		gev_unsee(GEV_FILE);
-		return;
+		n = 1;
 	}
+	if (c->op == GEV_FILE_OPEN && is_dev_null(e->path))
+		return;
 	gev_fill_hdr(&e->h, GEV_FILE);
 	e->op = c->op;
 	e->ret = ret;
@@ -361,9 +391,15 @@ static __always_inline void emit_file(const struct file_call *c, long ret, const
 	e->mode = c->mode;
 	e->dirfd = c->dirfd;
 	e->pad = 0;
-	if (rename && bpf_probe_read_user_str(e->path2, sizeof(e->path2), (void *)c->path2) < 0)
-		e->path2[0] = 0;
-	gev_submit(e);
+	if (c->op == GEV_FILE_RENAME) {
+		if (bpf_probe_read_user_str(e->path2, sizeof(e->path2), (void *)c->path2) < 0)
+			e->path2[0] = 0;
+		emit_sized(GEV_FILE, e, sizeof(*e));
+	} else {
+		if (n > GEV_PATH_MAX)
+			n = GEV_PATH_MAX;
+		emit_sized(GEV_FILE, e, offsetof(struct gev_file, path) + (n & (GEV_PATH_MAX * 2 - 1)));
+	}
 }
 
 /* A successful file syscall at exit; read-only opens return before any helper call. */
@@ -446,10 +482,7 @@ static __always_inline void file_exit(struct pt_regs *regs, long id, long ret)
 	}
 	if (gev_is_self() || is_ia32())
 		return;
-	if (c.op == GEV_FILE_RENAME)
-		emit_file(&c, ret, 1);
-	else
-		emit_file(&c, ret, 0);
+	emit_file(&c, ret);
 }
 
 SEC("tp_btf/sys_exit")

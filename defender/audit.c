@@ -118,8 +118,12 @@ int audit_record_from_json(const json_t *j, struct audit_record *r, char *err, s
 
 /* ---- throttling ---- */
 
+/* One open window. Windows are on a list in the order they opened (the oldest is closed first
+ * when the throttle is full) and in a hash table on their key, chained. */
 struct window {
-	char key[1200];
+	struct window *prev, *next; /* opening order */
+	struct window *chain;       /* same bucket */
+	uint64_t hash;
 	uint64_t start, last;
 	uint64_t count;
 	struct audit_record rec;
@@ -127,12 +131,85 @@ struct window {
 
 struct audit_throttle {
 	uint64_t window_ns;
-	size_t max;
+	size_t max, n;
 	audit_emit_fn emit;
 	void *arg;
-	struct window **v;
-	size_t n;
+	struct window *head, *tail;
+	struct window **buckets;
+	size_t nbuckets; /* a power of two */
+	/* No window ends before this: a flush with an earlier time has nothing to close, so an
+	 * offer costs one hash lookup, not a walk over every window. */
+	uint64_t next_end;
 };
+
+/* The key's parts: one model (image, namespace, cluster; the host for host audits), one attack
+ * type, one effect, one container. Audits that differ in what was done, or where, are never
+ * merged (a prevent in one container must not hide a block in another). */
+#define KEY_PARTS 8
+
+static void key_parts(const struct audit_key *k, const char *p[KEY_PARTS])
+{
+	p[0] = k->type;
+	p[1] = k->attack_type;
+	p[2] = k->effect;
+	p[3] = k->container_id;
+	p[4] = k->image_name;
+	p[5] = k->namespace_;
+	p[6] = k->cluster;
+	p[7] = k->image_name && k->image_name[0] ? "" : k->hostname;
+	for (int i = 0; i < KEY_PARTS; i++)
+		if (p[i] == NULL)
+			p[i] = "";
+}
+
+static void record_key(const struct audit_record *r, struct audit_key *k)
+{
+	k->type = r->type;
+	k->attack_type = r->attack_type;
+	k->effect = r->effect;
+	k->container_id = r->container_id;
+	k->image_name = r->image_name;
+	k->namespace_ = r->namespace_;
+	k->cluster = r->cluster;
+	k->hostname = r->hostname;
+}
+
+/* The record's field size of each part. */
+static const size_t key_size[KEY_PARTS] = {
+	sizeof(((struct audit_record *)0)->type), sizeof(((struct audit_record *)0)->attack_type),
+	sizeof(((struct audit_record *)0)->effect), sizeof(((struct audit_record *)0)->container_id),
+	sizeof(((struct audit_record *)0)->image_name), sizeof(((struct audit_record *)0)->namespace_),
+	sizeof(((struct audit_record *)0)->cluster), sizeof(((struct audit_record *)0)->hostname),
+};
+
+/* FNV-1a over the parts as the record holds them (cut to its field sizes), each ended by 0x1f. */
+static uint64_t key_hash(const char *const p[KEY_PARTS])
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (int i = 0; i < KEY_PARTS; i++) {
+		const unsigned char *c = (const unsigned char *)p[i];
+		for (size_t j = 0; j + 1 < key_size[i] && c[j]; j++)
+			h = (h ^ c[j]) * 1099511628211ull;
+		h = (h ^ 0x1f) * 1099511628211ull;
+	}
+	return h;
+}
+
+/* Whether window w has the key of parts p. Parts compare as the record holds them: cut to its
+ * field sizes (a caller's longer string matches its cut copy). */
+static int key_equal(const struct window *w, const char *const p[KEY_PARTS])
+{
+	struct audit_key k;
+	const char *q[KEY_PARTS];
+
+	record_key(&w->rec, &k);
+	key_parts(&k, q);
+	for (int i = 0; i < KEY_PARTS; i++)
+		if (strncmp(p[i], q[i], key_size[i] - 1) != 0)
+			return 0;
+	return 1;
+}
 
 int audit_throttle_new(uint64_t window_ns, size_t max_keys, audit_emit_fn emit, void *arg,
 		       struct audit_throttle **out)
@@ -146,11 +223,15 @@ int audit_throttle_new(uint64_t window_ns, size_t max_keys, audit_emit_fn emit, 
 	t->max = max_keys ? max_keys : 4096;
 	t->emit = emit;
 	t->arg = arg;
-	t->v = calloc(t->max, sizeof(*t->v));
-	if (t->v == NULL) {
+	t->nbuckets = 16;
+	while (t->nbuckets < t->max * 2 && t->nbuckets < ((size_t)1 << 30))
+		t->nbuckets <<= 1;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (t->buckets == NULL) {
 		free(t);
 		return -ENOMEM;
 	}
+	t->next_end = UINT64_MAX;
 	*out = t;
 	return 0;
 }
@@ -159,16 +240,18 @@ void audit_throttle_free(struct audit_throttle *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->n; i++)
-		free(t->v[i]);
-	free(t->v);
+	for (struct window *w = t->head, *n; w != NULL; w = n) {
+		n = w->next;
+		free(w);
+	}
+	free(t->buckets);
 	free(t);
 }
 
-/* Closes window i: emits its update when it saw repeats, removes it (order kept: oldest first). */
-static int window_close(struct audit_throttle *t, size_t i)
+/* Closes w: emits its update when it saw repeats, unlinks and frees it. */
+static int window_close(struct audit_throttle *t, struct window *w)
 {
-	struct window *w = t->v[i];
+	struct window **pp = &t->buckets[w->hash & (t->nbuckets - 1)];
 	int emitted = 0;
 
 	if (w->count > 1) {
@@ -178,57 +261,107 @@ static int window_close(struct audit_throttle *t, size_t i)
 		t->emit(&w->rec, t->arg);
 		emitted = 1;
 	}
-	free(w);
-	memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(*t->v));
+	while (*pp != w)
+		pp = &(*pp)->chain;
+	*pp = w->chain;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		t->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		t->tail = w->prev;
 	t->n--;
+	free(w);
 	return emitted;
 }
 
 size_t audit_throttle_flush(struct audit_throttle *t, uint64_t now_ns)
 {
 	size_t emitted = 0;
+	uint64_t next = UINT64_MAX;
 
-	for (size_t i = 0; i < t->n;) {
-		struct window *w = t->v[i];
-		if (now_ns == UINT64_MAX || w->start + t->window_ns <= now_ns)
-			emitted += (size_t)window_close(t, i);
-		else
-			i++;
+	if (now_ns != UINT64_MAX && now_ns < t->next_end)
+		return 0;
+	for (struct window *w = t->head, *n; w != NULL; w = n) {
+		n = w->next;
+		uint64_t end = w->start + t->window_ns < w->start ? UINT64_MAX : w->start + t->window_ns;
+		if (now_ns == UINT64_MAX || end <= now_ns)
+			emitted += (size_t)window_close(t, w);
+		else if (end < next)
+			next = end;
 	}
+	t->next_end = next;
 	return emitted;
+}
+
+static struct window *window_find(struct audit_throttle *t, const char *const p[KEY_PARTS], uint64_t h)
+{
+	for (struct window *w = t->buckets[h & (t->nbuckets - 1)]; w != NULL; w = w->chain)
+		if (w->hash == h && key_equal(w, p))
+			return w;
+	return NULL;
+}
+
+static void window_count(struct window *w, uint64_t time_ns)
+{
+	w->count++;
+	if (time_ns > w->last)
+		w->last = time_ns;
+}
+
+int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, uint64_t time_ns)
+{
+	const char *p[KEY_PARTS];
+	struct window *w;
+
+	audit_throttle_flush(t, time_ns);
+	key_parts(k, p);
+	w = window_find(t, p, key_hash(p));
+	if (w == NULL)
+		return 0;
+	window_count(w, time_ns);
+	return 1;
 }
 
 int audit_throttle_offer(struct audit_throttle *t, const struct audit_record *r)
 {
-	char key[1400];
+	const char *p[KEY_PARTS];
+	struct audit_key k;
 	struct window *w;
 	struct audit_record first;
+	uint64_t h, end;
 
 	audit_throttle_flush(t, r->time_ns);
-	/* One model (image, namespace, cluster; the host for host audits), one attack type, one
-	 * effect, one container: audits that differ in what was done, or where, are never merged
-	 * (a prevent in one container must not hide a block in another). */
-	snprintf(key, sizeof(key), "%s\x1f%s\x1f%s\x1f%.64s\x1f%.400s\x1f%.250s\x1f%.250s\x1f%.200s",
-		 r->type, r->attack_type, r->effect, r->container_id, r->image_name, r->namespace_,
-		 r->cluster, r->image_name[0] ? "" : r->hostname);
-	for (size_t i = 0; i < t->n; i++) {
-		if (strcmp(t->v[i]->key, key) == 0) {
-			t->v[i]->count++;
-			if (r->time_ns > t->v[i]->last)
-				t->v[i]->last = r->time_ns;
-			return 0;
-		}
+	record_key(r, &k);
+	key_parts(&k, p);
+	h = key_hash(p);
+	if ((w = window_find(t, p, h)) != NULL) {
+		window_count(w, r->time_ns);
+		return 0;
 	}
 	if (t->n == t->max)
-		window_close(t, 0);
+		window_close(t, t->head);
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return -ENOMEM;
-	memcpy(w->key, key, sizeof(key));
+	w->hash = h;
 	w->start = w->last = r->time_ns;
 	w->count = 1;
 	w->rec = *r;
-	t->v[t->n++] = w;
+	w->chain = t->buckets[h & (t->nbuckets - 1)];
+	t->buckets[h & (t->nbuckets - 1)] = w;
+	w->prev = t->tail;
+	if (t->tail)
+		t->tail->next = w;
+	else
+		t->head = w;
+	t->tail = w;
+	t->n++;
+	end = w->start + t->window_ns < w->start ? UINT64_MAX : w->start + t->window_ns;
+	if (end < t->next_end)
+		t->next_end = end;
 	first = *r;
 	first.count = 1;
 	t->emit(&first, t->arg);

@@ -72,6 +72,18 @@ int audit_throttle_new(uint64_t window_ns, size_t max_keys, audit_emit_fn emit, 
 /* Flushes nothing; frees t. NULL is a no-op. Call audit_throttle_flush(t, UINT64_MAX) first to
  * emit pending updates. */
 void audit_throttle_free(struct audit_throttle *t);
+/* What makes audits the same for the throttle (NULL members are empty strings); hostname counts
+ * only when image_name is empty (host audits). */
+struct audit_key {
+	const char *type, *attack_type, *effect, *container_id, *image_name, *namespace_, *cluster,
+		*hostname;
+};
+
+/* The cheap path for a caller that has not built its record yet: when an open window has key k
+ * at time_ns (windows that ended by then are closed first), counts the repeat into it and returns
+ * 1; else returns 0 and the caller builds the record and offers it. Strings longer than the
+ * record's fields compare as the record would hold them (cut). */
+int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, uint64_t time_ns);
 /* Offers r at r->time_ns. Windows that ended by then are closed first (their updates emitted).
  * Returns 1 when r was emitted (first of its window), 0 when it was counted into a window, or
  * -ENOMEM. */

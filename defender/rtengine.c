@@ -779,9 +779,19 @@ static void audit(struct rtengine *e, const struct event *ev, const struct wl *w
 		  const struct runtime_decision *d, const char *effect, const char *note)
 {
 	struct audit_record r;
+	const char *cluster = w && w->cluster[0] ? w->cluster : e->cluster;
+	struct audit_key k = {
+		.type = d->type, .attack_type = d->attack_type, .effect = effect,
+		.container_id = ev->container, .image_name = w ? w->image : "",
+		.namespace_ = w ? w->ns : "", .cluster = cluster, .hostname = e->hostname,
+	};
+	uint64_t now = ev->time_ns ? ev->time_ns : engine_now_ns(e);
 
+	/* A repeat within its throttle window is only counted: no record to build. */
+	if (audit_throttle_repeat(e->throttle, &k, now) == 1)
+		return;
 	memset(&r, 0, sizeof(r));
-	r.time_ns = ev->time_ns ? ev->time_ns : engine_now_ns(e);
+	r.time_ns = now;
 	copy_str(r.type, sizeof(r.type), d->type);
 	copy_str(r.attack_type, sizeof(r.attack_type), d->attack_type);
 	copy_str(r.effect, sizeof(r.effect), effect);
@@ -792,7 +802,7 @@ static void audit(struct rtengine *e, const struct event *ev, const struct wl *w
 		copy_str(r.msg, sizeof(r.msg), d->msg);
 	copy_str(r.rule_name, sizeof(r.rule_name), d->rule);
 	copy_str(r.hostname, sizeof(r.hostname), e->hostname);
-	copy_str(r.cluster, sizeof(r.cluster), w && w->cluster[0] ? w->cluster : e->cluster);
+	copy_str(r.cluster, sizeof(r.cluster), cluster);
 	if (w) {
 		copy_str(r.namespace_, sizeof(r.namespace_), w->ns);
 		copy_str(r.container_name, sizeof(r.container_name), w->name);

@@ -185,22 +185,25 @@ static int decode(struct bpf_state *b, const void *data, size_t size, struct eve
 	}
 	case GEV_DNS: {
 		const struct gev_dns *e = data;
-		if (size < sizeof(*e))
+		size_t off = offsetof(struct gev_dns, data);
+		/* The record ends after the captured bytes. */
+		if (size < off || e->cap > GEV_DNS_MAX || e->cap > size - off)
 			return -EBADMSG;
 		fill_hdr(b, ev, h);
 		ev->dns.family = e->family;
 		ev->dns.port = e->port;
 		memcpy(ev->dns.addr, e->addr, 16);
 		ev->dns.qlen = e->len;
-		event_dns_parse_query(e->data, e->cap > GEV_DNS_MAX ? GEV_DNS_MAX : e->cap, ev->dns.qname,
+		event_dns_parse_query(e->data, e->cap, ev->dns.qname,
 				      sizeof(ev->dns.qname), &ev->dns.qtype);
 		return 0;
 	}
 	case GEV_FILE: {
 		const struct gev_file *e = data;
-		if (size < sizeof(*e) - GEV_PATH_MAX ||
-		    (e->op == GEV_FILE_RENAME && size < sizeof(*e)) || e->op < GEV_FILE_OPEN ||
-		    e->op > GEV_FILE_CHMOD)
+		size_t off = offsetof(struct gev_file, path);
+		/* The record ends after the path's bytes (its NUL included), a rename's after path2. */
+		if (size <= off || (e->op == GEV_FILE_RENAME && size < sizeof(*e)) ||
+		    e->op < GEV_FILE_OPEN || e->op > GEV_FILE_CHMOD)
 			return -EBADMSG;
 		fill_hdr(b, ev, h);
 		ev->file.op = (enum event_file_op)e->op;
@@ -208,7 +211,7 @@ static int decode(struct bpf_state *b, const void *data, size_t size, struct eve
 		ev->file.flags = e->flags;
 		ev->file.mode = e->mode;
 		ev->file.dirfd = e->dirfd;
-		kstr(ev->file.path, e->path, GEV_PATH_MAX);
+		kstr(ev->file.path, e->path, size - off < GEV_PATH_MAX ? size - off : GEV_PATH_MAX);
 		if (e->op == GEV_FILE_RENAME)
 			kstr(ev->file.path2, e->path2, GEV_PATH_MAX);
 		else

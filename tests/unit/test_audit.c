@@ -232,6 +232,95 @@ T_TEST(throttling_keys)
 	audit_throttle_free(t);
 }
 
+/* The cheap path: a repeat is counted without its record; the key is the record's (cut to its
+ * field sizes); keys longer than the old fixed key buffer (1200 bytes) stay distinct. */
+T_TEST(throttling_repeat)
+{
+	struct audit_throttle *t = NULL;
+	struct sink s = { 0 };
+	struct audit_record r;
+	char longimg[600], longimg2[600];
+
+	T_CHECK_INT(audit_throttle_new(10 * SEC, 0, collect, &s, &t), 0);
+	r = rec(100 * SEC, "unexpectedProcess", "busybox:1");
+	struct audit_key k = { .type = "processes", .attack_type = "unexpectedProcess", .effect = "alert",
+			       .container_id = r.container_id, .image_name = "busybox:1",
+			       .namespace_ = "prod", .cluster = "c1", .hostname = "node1" };
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 100 * SEC), 0); /* no window yet */
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 101 * SEC), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 103 * SEC), 1);
+	k.effect = "prevent";
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 103 * SEC), 0);
+	k.effect = "alert";
+	k.hostname = "node2"; /* the hostname counts only for host audits (no image) */
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 104 * SEC), 1);
+	/* Past the window: closed (update with the count), then no window. */
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 110 * SEC), 0);
+	T_CHECK_INT(s.n, 2);
+	T_CHECK_INT(s.got[1].count, 4);
+	T_CHECK_INT(s.got[1].time_ns, 104 * SEC);
+
+	/* Image names of 511 bytes, differing only in their last byte: two windows. */
+	memset(longimg, 'a', sizeof(longimg));
+	longimg[sizeof(longimg) - 1] = 0;
+	memcpy(longimg2, longimg, sizeof(longimg));
+	longimg[510] = 'x';
+	longimg2[510] = 'y';
+	r = rec(200 * SEC, "unexpectedProcess", longimg);
+	snprintf(r.cluster, sizeof(r.cluster), "%0255d", 1);
+	snprintf(r.namespace_, sizeof(r.namespace_), "%0255d", 2);
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	snprintf(r.image_name, sizeof(r.image_name), "%s", longimg2);
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	T_CHECK_INT(audit_throttle_offer(t, &r), 0);
+	/* A caller's string longer than the field matches its cut copy. */
+	k.image_name = longimg2; /* 599 bytes: the record holds the first 511 */
+	k.cluster = r.cluster;
+	k.namespace_ = r.namespace_;
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 201 * SEC), 1);
+	T_CHECK_INT(s.n, 4);
+	T_CHECK_INT(audit_throttle_flush(t, UINT64_MAX), 1);
+	T_CHECK_INT(s.got[4].count, 3);
+	audit_throttle_free(t);
+}
+
+/* Many windows: each offer finds its own among thousands; a full throttle closes the oldest;
+ * flushes close exactly the windows that ended. */
+T_TEST(throttling_many)
+{
+	struct audit_throttle *t = NULL;
+	struct sink s = { 0 };
+	struct audit_record r;
+	char img[32];
+
+	T_CHECK_INT(audit_throttle_new(10 * SEC, 1000, collect, &s, &t), 0);
+	for (int i = 0; i < 1500; i++) {
+		snprintf(img, sizeof(img), "img:%d", i);
+		r = rec(100 * SEC + (uint64_t)i * 1000, "unexpectedProcess", img);
+		T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+		T_CHECK_INT(audit_throttle_offer(t, &r), 0);
+	}
+	/* 500 oldest closed early with their repeat: 1500 firsts (32 kept) + 500 updates. */
+	T_CHECK_INT(s.n, 32);
+	s.n = 0;
+	snprintf(img, sizeof(img), "img:%d", 0);
+	r = rec(101 * SEC, "unexpectedProcess", img);
+	/* img:0 was closed early: a new window, which closes img:500 (the oldest) early. */
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	snprintf(img, sizeof(img), "img:%d", 1499);
+	r = rec(101 * SEC, "unexpectedProcess", img);
+	T_CHECK_INT(audit_throttle_offer(t, &r), 0);
+	s.n = 0;
+	/* Windows of img:501..1499 started at 100 s + 0.501..1.499 ms; the re-opened img:0 at 101 s. */
+	T_CHECK_INT(audit_throttle_flush(t, 110 * SEC + 1000 * 1000), 500); /* img:501..1000 */
+	T_CHECK_INT(audit_throttle_flush(t, 110 * SEC + 1000 * 1000), 0);
+	T_CHECK_INT(audit_throttle_flush(t, 111 * SEC - 1), 499); /* img:1001..1499 */
+	T_CHECK_INT(audit_throttle_flush(t, 111 * SEC), 0); /* img:0: one audit, no update */
+	T_CHECK_INT(audit_throttle_flush(t, UINT64_MAX), 0);
+	audit_throttle_free(t);
+}
+
 T_TEST(spool_append_read_ack_restart)
 {
 	char dir[64], err[300];
@@ -504,5 +593,5 @@ T_TEST(spool_garbage)
 	free(g);
 }
 
-T_MAIN(T_CASE(record_json), T_CASE(throttling), T_CASE(throttling_keys), T_CASE(spool_append_read_ack_restart),
+T_MAIN(T_CASE(record_json), T_CASE(throttling), T_CASE(throttling_keys), T_CASE(throttling_repeat), T_CASE(throttling_many), T_CASE(spool_append_read_ack_restart),
        T_CASE(spool_bound_and_drops), T_CASE(spool_torn_record), T_CASE(spool_garbage))
