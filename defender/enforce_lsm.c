@@ -51,7 +51,28 @@ static int bpf_in_lsm_list(void)
 	return rc;
 }
 
+/* The probe's failure is an expected answer, said in one sentence: libbpf's own messages about it
+ * (the verifier's log, "failed to load object") would read as errors in the Defender's log. */
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+	return 0;
+}
+
+static int probe(char *why, size_t len);
+
 int enforce_lsm_probe(char *why, size_t len)
+{
+	libbpf_print_fn_t old = libbpf_set_print(quiet);
+	int rc = probe(why, len);
+
+	libbpf_set_print(old);
+	return rc;
+}
+
+static int probe(char *why, size_t len)
 {
 	struct lsm_probe_bpf *skel = lsm_probe_bpf__open();
 	struct bpf_link *link;

@@ -44,6 +44,7 @@
 #define EVENTS_PER_ROUND 1024   /* sensor events evaluated per round before the queues again */
 #define PROFILES_MIN_MS 5000    /* models rendered at most this often */
 #define PROFILES_IDLE_MS 60000  /* and at least this often (states change with time) */
+#define MODELS_SAVE_MS 30000    /* learned models written at most this often (and at stop) */
 #define SUMMARY_MS 60000        /* the one-line summary in the log */
 
 /* One container as the inventory describes it (what rules, models and audits need). */
@@ -106,7 +107,10 @@ struct held {
 struct rtengine {
 	/* configuration (copied) */
 	char data_dir[512], hostname[256], cluster[256], docker_addr[512], backend[32], replay[512];
-	char policy_path[600], spool_dir[600];
+	char policy_path[600], spool_dir[600], models_path[600];
+	int models_unsaved;    /* the models changed since they were last written */
+	int64_t last_save_ms;
+	int models_save_ms;
 	uint64_t learn_ns, dryrun_ns, throttle_ns, spool_bytes;
 	int hold_ms, profiles_ms, replay_lossless;
 	size_t ringbuf_bytes;   /* the bpf sensor's ring buffer (0: the sensor's default) */
@@ -1101,6 +1105,67 @@ static void on_event(struct rtengine *e, const struct event *ev)
 	evaluate(e, ev, w);
 }
 
+/* ---- learned models on disk ---- */
+
+/* The models learned before a restart: learning goes on where it stopped (a model whose learning
+ * time passed while the Defender was down is active at once). A file that cannot be read or is
+ * not valid is set aside as .bad and learning starts again, said in the log. */
+static void models_load_disk(struct rtengine *e)
+{
+	char *text = NULL, why[600], bad[640];
+	json_error_t je;
+	json_t *j;
+	int r;
+
+	r = util_read_file(e->models_path, RTENGINE_MODELS_FILE_MAX, &text, NULL);
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
+		snprintf(why, sizeof(why), "%s", strerror(-r));
+	} else if ((j = json_loads(text, 0, &je)) == NULL) {
+		snprintf(why, sizeof(why), "not JSON: %s (line %d)", je.text, je.line);
+	} else {
+		r = runtime_models_load_json(e->models, j, why, sizeof(why));
+		json_decref(j);
+		if (r == -ENOMEM)
+			snprintf(why, sizeof(why), "out of memory");
+	}
+	free(text);
+	if (r == 0) {
+		e->models_touched = 1;
+		log_info("runtime: learned models restored from %s", e->models_path);
+		return;
+	}
+	snprintf(bad, sizeof(bad), "%s.bad", e->models_path);
+	if (rename(e->models_path, bad) != 0)
+		snprintf(bad, sizeof(bad), "(not moved: %s)", strerror(errno));
+	log_warn("runtime: cannot restore the learned models from %s: %s; models learn again (the file "
+		 "is kept as %s)", e->models_path, why, bad);
+}
+
+/* Writes the models (atomically): at most every MODELS_SAVE_MS after their rendering changed, and
+ * at stop. */
+static void models_save_disk(struct rtengine *e)
+{
+	e->models_unsaved = 0;
+	e->last_save_ms = util_now_ms();
+	json_t *j = runtime_models_save_json(e->models);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int r;
+
+	json_decref(j);
+	if (text == NULL) {
+		log_warn("runtime: out of memory: the learned models are not saved");
+		return;
+	}
+	if (strlen(text) > RTENGINE_MODELS_FILE_MAX)
+		log_warn("runtime: the learned models are too large to keep in %s (%zu bytes)",
+			 e->models_path, strlen(text));
+	else if ((r = util_write_file(e->models_path, text, strlen(text), 0600)) < 0)
+		log_warn("runtime: cannot write %s: %s", e->models_path, strerror(-r));
+	free(text);
+}
+
 static void render_profiles(struct rtengine *e, int64_t now_ms)
 {
 	json_t *arr;
@@ -1125,7 +1190,8 @@ static void render_profiles(struct rtengine *e, int64_t now_ms)
 	pthread_mutex_lock(&e->mu);
 	e->models_count = n;
 	memcpy(e->models_state, states, sizeof(states));
-	if (e->prof_text == NULL || strcmp(e->prof_text, text) != 0) {
+	int changed = e->prof_text == NULL || strcmp(e->prof_text, text) != 0;
+	if (changed) {
 		free(e->prof_text);
 		e->prof_text = text;
 		text = NULL;
@@ -1134,6 +1200,8 @@ static void render_profiles(struct rtengine *e, int64_t now_ms)
 	}
 	pthread_mutex_unlock(&e->mu);
 	free(text);
+	if (changed)
+		e->models_unsaved = 1;
 }
 
 static void summary(struct rtengine *e)
@@ -1221,6 +1289,8 @@ int rtengine_step(struct rtengine *e, int timeout_ms)
 	     now - e->last_render_ms >= e->profiles_ms) ||
 	    now - e->last_render_ms >= PROFILES_IDLE_MS)
 		render_profiles(e, now);
+	if (e->models_unsaved && now - e->last_save_ms >= e->models_save_ms)
+		models_save_disk(e);
 	if (now - e->last_summary_ms >= SUMMARY_MS) {
 		if (e->last_summary_ms)
 			summary(e);
@@ -1359,6 +1429,7 @@ int rtengine_new(const struct rtengine_config *cfg, struct rtengine **out, char 
 	copy_str(e->backend, sizeof(e->backend), cfg->backend);
 	copy_str(e->replay, sizeof(e->replay), cfg->replay_path);
 	snprintf(e->policy_path, sizeof(e->policy_path), "%s/runtime-policy.json", e->data_dir);
+	snprintf(e->models_path, sizeof(e->models_path), "%s/runtime-models.json", e->data_dir);
 	snprintf(e->spool_dir, sizeof(e->spool_dir), "%s/audits", e->data_dir);
 	snprintf(e->pol_source, sizeof(e->pol_source), "none");
 	e->learn_ns = cfg->learn_ns;
@@ -1368,6 +1439,7 @@ int rtengine_new(const struct rtengine_config *cfg, struct rtengine **out, char 
 	e->hold_ms = cfg->hold_ms > 0 ? cfg->hold_ms : RTENGINE_HOLD_MS;
 	e->hold_max = cfg->hold_max ? cfg->hold_max : RTENGINE_HOLD_MAX;
 	e->profiles_ms = cfg->profiles_ms > 0 ? cfg->profiles_ms : PROFILES_MIN_MS;
+	e->models_save_ms = e->profiles_ms < MODELS_SAVE_MS ? MODELS_SAVE_MS : e->profiles_ms;
 	e->ringbuf_bytes = cfg->ringbuf_bytes;
 	e->replay_lossless = cfg->replay_lossless;
 	e->wake = cfg->wake;
@@ -1381,6 +1453,7 @@ int rtengine_new(const struct rtengine_config *cfg, struct rtengine **out, char 
 	r = runtime_models_new(e->learn_ns, e->dryrun_ns, &e->models);
 	if (r < 0)
 		goto fail;
+	models_load_disk(e);
 	r = audit_throttle_new(e->throttle_ns, 0, emit_audit, e, &e->throttle);
 	if (r < 0)
 		goto fail;
@@ -1423,6 +1496,8 @@ void rtengine_free(struct rtengine *e)
 		audit_throttle_flush(e->throttle, UINT64_MAX);
 	}
 	audit_throttle_free(e->throttle);
+	if (e->models && (e->models_touched || e->models_unsaved))
+		models_save_disk(e); /* what was learned since the last save */
 	runtime_models_free(e->models);
 	polset_clear(&e->pol);
 	for (size_t i = 0; i < e->nwls; i++)

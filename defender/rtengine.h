@@ -36,6 +36,8 @@
 #define RTENGINE_LABELS_MAX 128
 /* Largest runtime-policy document accepted (message or file). */
 #define RTENGINE_POLICY_MAX (8 * 1024 * 1024)
+/* Largest learned-models file read or written (<data>/runtime-models.json). */
+#define RTENGINE_MODELS_FILE_MAX (64 * 1024 * 1024)
 /* Payload bytes of one runtime-audits message (beside PROTO_RT_AUDITS_BATCH records). */
 #define RTENGINE_AUDITS_BYTES (192 * 1024)
 

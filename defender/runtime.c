@@ -747,9 +747,14 @@ static const char *proto_name(uint8_t p)
 
 /* ---- learned models ---- */
 
+/* A set of learned strings: a vector in learning order (what the profiles show) and an
+ * open-addressing index on it (slots hold position + 1), so that a lookup on every event costs one
+ * hash, not a comparison with each of up to RUNTIME_MODEL_SET_MAX strings. */
 struct strset {
 	char **v;
 	size_t n, cap;
+	uint32_t *idx;
+	size_t nidx; /* a power of two, at least twice n; 0 when empty */
 };
 
 struct model {
@@ -771,14 +776,48 @@ static void strset_free(struct strset *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	free(s->v);
+	free(s->idx);
 	memset(s, 0, sizeof(*s));
+}
+
+static uint64_t str_hash(const char *v)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+		h = (h ^ *c) * 1099511628211ull;
+	return h;
+}
+
+/* The index slot of v: where it is, or the empty slot where it would go. */
+static size_t strset_slot(const struct strset *s, const char *v)
+{
+	size_t mask = s->nidx - 1, i = (size_t)str_hash(v) & mask;
+
+	while (s->idx[i] != 0 && strcmp(s->v[s->idx[i] - 1], v) != 0)
+		i = (i + 1) & mask;
+	return i;
 }
 
 static int strset_has(const struct strset *s, const char *v)
 {
+	return s->nidx != 0 && s->idx[strset_slot(s, v)] != 0;
+}
+
+/* Rebuilds the index with nidx slots. 0 or -ENOMEM (the old index stays). */
+static int strset_reindex(struct strset *s, size_t nidx)
+{
+	uint32_t *old = s->idx;
+
+	s->idx = calloc(nidx, sizeof(*s->idx));
+	if (s->idx == NULL) {
+		s->idx = old;
+		return -ENOMEM;
+	}
+	s->nidx = nidx;
 	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->v[i], v) == 0)
-			return 1;
+		s->idx[strset_slot(s, s->v[i])] = (uint32_t)(i + 1);
+	free(old);
 	return 0;
 }
 
@@ -797,8 +836,11 @@ static int strset_add(struct strset *s, const char *v)
 		s->v = nv;
 		s->cap = cap;
 	}
+	if ((s->n + 1) * 2 > s->nidx && strset_reindex(s, s->nidx ? s->nidx * 2 : 32) != 0)
+		return -ENOMEM;
 	if ((s->v[s->n] = strdup(v)) == NULL)
 		return -ENOMEM;
+	s->idx[strset_slot(s, v)] = (uint32_t)(s->n + 1);
 	s->n++;
 	return 0;
 }
@@ -970,6 +1012,191 @@ json_t *runtime_models_json(const struct runtime_models *m, uint64_t now_ns)
 		}
 	}
 	return arr;
+}
+
+/* ---- models on disk ---- */
+
+#define MODELS_FILE_VERSION 1
+
+static json_t *strset_json(const struct strset *s)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < s->n; i++)
+		if (json_array_append_new(a, json_string(s->v[i])) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+json_t *runtime_models_save_json(const struct runtime_models *m)
+{
+	json_t *arr = json_array(), *top;
+
+	if (arr == NULL)
+		return NULL;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct model *md = &m->v[i];
+		json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o*,s:o*,s:o*,s:o*,s:o*}", "image", md->image,
+				      "namespace", md->namespace_, "cluster", md->cluster, "startNs",
+				      (json_int_t)md->start_ns, "createdNs", (json_int_t)md->created_ns,
+				      "overflow", (json_int_t)md->overflow, "processes",
+				      strset_json(&md->procs), "listeningPorts", strset_json(&md->lports),
+				      "outboundPorts", strset_json(&md->oports), "dns", strset_json(&md->dns),
+				      "paths", strset_json(&md->paths));
+		if (o == NULL || json_object_size(o) != 11 || json_array_append_new(arr, o) != 0) {
+			json_decref(o);
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	top = json_pack("{s:i,s:o}", "version", MODELS_FILE_VERSION, "models", arr);
+	return top;
+}
+
+static int load_strset(const json_t *o, const char *key, size_t i, struct strset *s, char *err,
+		       size_t errlen)
+{
+	const json_t *a = json_object_get(o, key), *v;
+	size_t j;
+
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > RUNTIME_MODEL_SET_MAX) {
+		snprintf(err, errlen, "models[%zu].%s: not an array of at most %d strings", i, key,
+			 RUNTIME_MODEL_SET_MAX);
+		return -EINVAL;
+	}
+	json_array_foreach(a, j, v) {
+		const char *str = json_string_value(v);
+		if (str == NULL || str[0] == 0 || strlen(str) > RUNTIME_MODEL_STR_MAX) {
+			snprintf(err, errlen, "models[%zu].%s[%zu]: not a string of 1..%d bytes", i, key, j,
+				 RUNTIME_MODEL_STR_MAX);
+			return -EINVAL;
+		}
+		if (strset_add(s, str) != 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int get_u64(const json_t *o, const char *key, size_t i, uint64_t *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (v == NULL) {
+		*out = 0;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		snprintf(err, errlen, "models[%zu].%s: not a non-negative integer", i, key);
+		return -EINVAL;
+	}
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int models_load(struct runtime_models *m, const json_t *j, char *err, size_t errlen)
+{
+	static const char *const top_known[] = { "version", "models", NULL };
+	static const char *const known[] = { "image", "namespace", "cluster", "startNs", "createdNs",
+		"overflow", "processes", "listeningPorts", "outboundPorts", "dns", "paths", NULL };
+	const json_t *arr, *o;
+	size_t i;
+	int r;
+
+	if ((r = runtime_check_members(j, "models file", top_known, err, errlen)) < 0)
+		return r;
+	if (json_integer_value(json_object_get(j, "version")) != MODELS_FILE_VERSION) {
+		snprintf(err, errlen, "models file: version is not %d", MODELS_FILE_VERSION);
+		return -EINVAL;
+	}
+	arr = json_object_get(j, "models");
+	if (!json_is_array(arr) || json_array_size(arr) > RUNTIME_MODELS_MAX) {
+		snprintf(err, errlen, "models: not an array of at most %d models", RUNTIME_MODELS_MAX);
+		return -EINVAL;
+	}
+	json_array_foreach(arr, i, o) {
+		char where[40];
+		const char *img, *ns, *cl;
+		snprintf(where, sizeof(where), "models[%zu]", i);
+		if ((r = runtime_check_members(o, where, known, err, errlen)) < 0)
+			return r;
+		img = json_string_value(json_object_get(o, "image"));
+		ns = json_string_value(json_object_get(o, "namespace"));
+		cl = json_string_value(json_object_get(o, "cluster"));
+		if (img == NULL || ns == NULL || cl == NULL || strlen(img) > RUNTIME_MODEL_STR_MAX ||
+		    strlen(ns) > RUNTIME_MODEL_STR_MAX || strlen(cl) > RUNTIME_MODEL_STR_MAX) {
+			snprintf(err, errlen, "%s: image, namespace and cluster must be strings of at most %d bytes",
+				 where, RUNTIME_MODEL_STR_MAX);
+			return -EINVAL;
+		}
+		for (size_t k = 0; k < i; k++) {
+			const json_t *p = json_array_get(arr, k);
+			if (strcmp(img, json_string_value(json_object_get(p, "image"))) == 0 &&
+			    strcmp(ns, json_string_value(json_object_get(p, "namespace"))) == 0 &&
+			    strcmp(cl, json_string_value(json_object_get(p, "cluster"))) == 0) {
+				snprintf(err, errlen, "%s: the same model as models[%zu]", where, k);
+				return -EINVAL;
+			}
+		}
+	}
+	json_array_foreach(arr, i, o) {
+		struct model *md = model_get(m, json_string_value(json_object_get(o, "image")),
+					     json_string_value(json_object_get(o, "namespace")),
+					     json_string_value(json_object_get(o, "cluster")));
+		if (md == NULL)
+			return -ENOMEM;
+		model_clear(md);
+		if ((r = get_u64(o, "startNs", i, &md->start_ns, err, errlen)) < 0 ||
+		    (r = get_u64(o, "createdNs", i, &md->created_ns, err, errlen)) < 0 ||
+		    (r = get_u64(o, "overflow", i, &md->overflow, err, errlen)) < 0 ||
+		    (r = load_strset(o, "processes", i, &md->procs, err, errlen)) < 0 ||
+		    (r = load_strset(o, "listeningPorts", i, &md->lports, err, errlen)) < 0 ||
+		    (r = load_strset(o, "outboundPorts", i, &md->oports, err, errlen)) < 0 ||
+		    (r = load_strset(o, "dns", i, &md->dns, err, errlen)) < 0 ||
+		    (r = load_strset(o, "paths", i, &md->paths, err, errlen)) < 0) {
+			model_clear(md);
+			md->start_ns = 0;
+			return r;
+		}
+	}
+	return 0;
+}
+
+int runtime_models_load_json(struct runtime_models *m, const json_t *j, char *err, size_t errlen)
+{
+	struct runtime_models *tmp = NULL;
+	int r;
+
+	/* Into a set of its own first: a bad document changes nothing in m. */
+	if (runtime_models_new(m->learn_ns, m->dryrun_ns, &tmp) != 0)
+		return -ENOMEM;
+	r = models_load(tmp, j, err, errlen);
+	for (size_t i = 0; r == 0 && i < tmp->n; i++) {
+		struct model *src = &tmp->v[i], *dst = model_get(m, src->image, src->namespace_, src->cluster);
+		if (dst == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		model_clear(dst);
+		dst->start_ns = src->start_ns;
+		dst->created_ns = src->created_ns;
+		dst->overflow = src->overflow;
+		dst->procs = src->procs;
+		dst->lports = src->lports;
+		dst->oports = src->oports;
+		dst->dns = src->dns;
+		dst->paths = src->paths;
+		memset(&src->procs, 0, sizeof(src->procs));
+		memset(&src->lports, 0, sizeof(src->lports));
+		memset(&src->oports, 0, sizeof(src->oports));
+		memset(&src->dns, 0, sizeof(src->dns));
+		memset(&src->paths, 0, sizeof(src->paths));
+	}
+	runtime_models_free(tmp);
+	return r;
 }
 
 /* ---- evaluation ---- */

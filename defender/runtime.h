@@ -36,6 +36,7 @@
 #define RUNTIME_MODEL_SET_MAX 2048
 /* Most models in one runtime_models; a workload whose model does not fit gets no model checks. */
 #define RUNTIME_MODELS_MAX 4096
+#define RUNTIME_MODEL_STR_MAX 1024 /* longest learned string or model name kept on disk */
 
 enum runtime_effect {
 	RUNTIME_EFFECT_NONE = 0, /* allowed: nothing to report */
@@ -119,6 +120,17 @@ int runtime_models_reset(struct runtime_models *m, const char *image, const char
  * network.behavioral.{listeningPorts[0].portsData.ports, outboundPorts.ports, dnsQueries},
  * filesystem.behavioral[].path, learnedOverflow). New reference or NULL (out of memory). */
 json_t *runtime_models_json(const struct runtime_models *m, uint64_t now_ns);
+
+/* The models as the Defender keeps them on disk: {"version":1,"models":[{image, namespace,
+ * cluster, startNs, createdNs, overflow, processes, listeningPorts, outboundPorts, dns, paths}]}
+ * (the learned sets as arrays of strings). New reference or NULL (out of memory). */
+json_t *runtime_models_save_json(const struct runtime_models *m);
+/* Adds the models of such a document to m (a model already in m is replaced). The document is
+ * untrusted: unknown members, wrong types, more than RUNTIME_MODELS_MAX models or
+ * RUNTIME_MODEL_SET_MAX strings per set, strings longer than RUNTIME_MODEL_STR_MAX, or a model
+ * twice are -EINVAL with a sentence in err, and nothing is changed; -ENOMEM when memory runs out
+ * (the models loaded so far stay). */
+int runtime_models_load_json(struct runtime_models *m, const json_t *j, char *err, size_t errlen);
 
 /* ---- what a rule prevents in the kernel (for rtenforce.c) ---- */
 

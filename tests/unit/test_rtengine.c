@@ -694,6 +694,66 @@ static void write_file(const char *path, const char *text)
 	}
 }
 
+/* The learned models survive a restart (<data>/runtime-models.json); a damaged file is set aside
+ * and learning starts again. */
+T_TEST(models_survive_restart)
+{
+	char dir[64], id[1600], path[128], bad[140];
+	struct rtengine *e;
+	json_t *p;
+	size_t nprocs;
+	struct stat st;
+
+	tmpdir(dir, sizeof(dir));
+	e = engine_with_policy(dir, recording, RULES1);
+	if (e == NULL)
+		return;
+	send_inventory(e);
+	drain(e);
+	rtengine_step(e, 5);
+	p = profiles(e, 1);
+	T_CHECK_INT(json_array_size(p), 1);
+	snprintf(id, sizeof(id), "%s", rs(p, 0, "_id"));
+	nprocs = json_array_size(json_object_get(json_object_get(json_array_get(p, 0), "processes"), "static"));
+	T_CHECK(nprocs >= 3);
+	json_decref(p);
+	rtengine_free(e);
+	snprintf(path, sizeof(path), "%s/runtime-models.json", dir);
+	T_CHECK_INT(stat(path, &st), 0);
+
+	/* No sensor this time: what the profiles show comes from the file. */
+	e = engine(dir, NULL, NULL, 0);
+	T_CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	rtengine_step(e, 5);
+	p = profiles(e, 1);
+	T_CHECK_INT(json_array_size(p), 1);
+	T_CHECK_STR(rs(p, 0, "_id"), id);
+	/* The recording's events are hours old: the hour of learning that began with them is over
+	 * by the clock of an engine that has seen no event since. */
+	T_CHECK_STR(rs(p, 0, "state"), "active");
+	T_CHECK_INT(json_array_size(json_object_get(json_object_get(json_array_get(p, 0), "processes"), "static")),
+		    nprocs);
+	json_decref(p);
+	T_CHECK_INT(status_int(e, "models", "count"), 1);
+	rtengine_free(e);
+
+	write_file(path, "{\"version\":1,\"models\":[{\"image\":5}]}");
+	e = engine(dir, NULL, NULL, 0);
+	T_CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	rtengine_step(e, 5);
+	p = profiles(e, 1);
+	T_CHECK_INT(json_array_size(p), 0);
+	json_decref(p);
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	T_CHECK_INT(stat(bad, &st), 0);
+	rtengine_free(e);
+	rmrf(dir);
+}
+
 /* A host event is judged by the host policy (kind "host", no container fields), a container
  * event by the container policy only. */
 T_TEST(host_policy)
@@ -863,7 +923,7 @@ int main(int argc, char **argv)
 		T_CASE(workload_fields_reach_rules),
 		T_CASE(garbage_in),
 		T_CASE(batches_inflight_acks),
-		T_CASE(profiles_and_relearn),
+		T_CASE(profiles_and_relearn), T_CASE(models_survive_restart),
 		T_CASE(host_policy),
 		T_CASE(prevent_block_reported_honestly),
 		T_CASE(no_sensor_status),

@@ -751,6 +751,139 @@ T_TEST(model_lifecycle)
 	runtime_models_free(NULL);
 }
 
+/* Models kept on disk: what a restart restores decides as the original does; a set of thousands
+ * of strings answers by its index; hostile files are refused whole. */
+T_TEST(model_save_load)
+{
+	struct runtime_policy *p = policy(
+		"[{\"name\":\"m\",\"processes\":{\"defaultEffect\":\"alert\"},"
+		"\"network\":{\"defaultEffect\":\"alert\"},\"dns\":{\"defaultEffect\":\"alert\"},"
+		"\"filesystem\":{\"defaultEffect\":\"alert\"}}]");
+	struct runtime_models *m = NULL, *m2 = NULL;
+	struct runtime_workload w = wl("app:1");
+	struct runtime_decision d;
+	struct event e;
+	char err[300], path[64];
+	json_t *saved, *j1, *j2;
+
+	T_CHECK_INT(runtime_models_new(10 * SEC, 0, &m), 0);
+	e = ev_exec(T0, "/bin/a", "a", NULL);
+	T_CHECK_STR(eval(p, m, &e, &w, &d), "");
+	e = ev_net(T0 + 1, EVENT_LISTEN, IPPROTO_TCP, "0.0.0.0", 80);
+	T_CHECK_STR(eval(p, m, &e, &w, &d), "");
+	e = ev_dns(T0 + 2, "api.example.com");
+	T_CHECK_STR(eval(p, m, &e, &w, &d), "");
+	/* 2,000 distinct processes: every one is found again through the index. */
+	for (int i = 0; i < 2000; i++) {
+		snprintf(path, sizeof(path), "/opt/bin/tool-%d", i);
+		e = ev_exec(T0 + 3, path, "tool", NULL);
+		T_CHECK_STR(eval(p, m, &e, &w, &d), "");
+	}
+	saved = runtime_models_save_json(m);
+	T_CHECK(saved != NULL);
+
+	T_CHECK_INT(runtime_models_new(10 * SEC, 0, &m2), 0);
+	T_CHECK_INT(runtime_models_load_json(m2, saved, err, sizeof(err)), 0);
+	j1 = runtime_models_json(m, T0 + 5 * SEC);
+	j2 = runtime_models_json(m2, T0 + 5 * SEC);
+	T_CHECK(json_equal(j1, j2));
+	json_decref(j1);
+	json_decref(j2);
+	/* Learning went on from its start: active at the same moment, with what it learned. */
+	uint64_t t = T0 + 11 * SEC;
+	T_CHECK_INT(runtime_models_state(m2, "app:1", "prod", "c1", t), RUNTIME_MODEL_ACTIVE);
+	e = ev_exec(t, "/bin/a", "a", NULL);
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "");
+	e = ev_exec(t, "/opt/bin/tool-1999", "tool", NULL);
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "");
+	e = ev_exec(t, "/opt/bin/tool-0", "tool", NULL);
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "");
+	e = ev_exec(t, "/opt/bin/tool-2000", "tool", NULL);
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "unexpectedProcess");
+	e = ev_net(t, EVENT_LISTEN, IPPROTO_TCP, "0.0.0.0", 80);
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "");
+	e = ev_net(t, EVENT_LISTEN, IPPROTO_TCP, "0.0.0.0", 81);
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "unexpectedListeningPort");
+	e = ev_dns(t, "api.example.com");
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "");
+	e = ev_dns(t, "evil.example.com");
+	T_CHECK_STR(eval(p, m2, &e, &w, &d), "dnsQuery");
+	runtime_models_free(m2);
+
+	/* The set is full at RUNTIME_MODEL_SET_MAX: learning stops there and counts the overflow. */
+	for (int i = 2000; i < RUNTIME_MODEL_SET_MAX + 10; i++) {
+		snprintf(path, sizeof(path), "/opt/bin/tool-%d", i);
+		e = ev_exec(T0 + 4, path, "tool", NULL);
+		eval(p, m, &e, &w, &d);
+	}
+	j1 = runtime_models_json(m, T0 + 5 * SEC);
+	/* /bin/a and 2,000 tools, then 58 more: 11 did not fit. */
+	T_CHECK_INT(json_integer_value(json_object_get(json_array_get(j1, 0), "learnedOverflow")),
+		    1 + RUNTIME_MODEL_SET_MAX + 10 - RUNTIME_MODEL_SET_MAX);
+	json_decref(j1);
+
+	/* Hostile files: each refused with a sentence, nothing loaded. */
+	static const char *const bad[] = {
+		"[]",
+		"{\"version\":2,\"models\":[]}",
+		"{\"version\":1}",
+		"{\"version\":1,\"models\":{}}",
+		"{\"version\":1,\"models\":[],\"extra\":1}",
+		"{\"version\":1,\"models\":[5]}",
+		"{\"version\":1,\"models\":[{\"image\":5,\"namespace\":\"\",\"cluster\":\"\"}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\",\"bogus\":1}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\",\"startNs\":-1}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\",\"startNs\":\"1\"}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\",\"processes\":[1]}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\",\"dns\":[\"\"]}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\",\"paths\":\"x\"}]}",
+		"{\"version\":1,\"models\":[{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\"},"
+		"{\"image\":\"a\",\"namespace\":\"\",\"cluster\":\"\"}]}",
+		NULL,
+	};
+	for (size_t i = 0; bad[i]; i++) {
+		json_t *b = json_loads(bad[i], 0, NULL);
+		T_CHECK(b != NULL);
+		T_CHECK_INT(runtime_models_new(10 * SEC, 0, &m2), 0);
+		err[0] = 0;
+		T_CHECK_INT(runtime_models_load_json(m2, b, err, sizeof(err)), -EINVAL);
+		T_CHECK(err[0] != 0);
+		j1 = runtime_models_json(m2, T0);
+		T_CHECK_INT(json_array_size(j1), 0);
+		json_decref(j1);
+		runtime_models_free(m2);
+		json_decref(b);
+	}
+	/* A string longer than RUNTIME_MODEL_STR_MAX, and too many strings in one set. */
+	{
+		char *longs = malloc(RUNTIME_MODEL_STR_MAX + 2);
+		json_t *b, *arr = json_array();
+		memset(longs, 'x', RUNTIME_MODEL_STR_MAX + 1);
+		longs[RUNTIME_MODEL_STR_MAX + 1] = 0;
+		b = json_pack("{s:i,s:[{s:s,s:s,s:s,s:[s]}]}", "version", 1, "models", "image", "a",
+			      "namespace", "", "cluster", "", "paths", longs);
+		T_CHECK_INT(runtime_models_new(10 * SEC, 0, &m2), 0);
+		T_CHECK_INT(runtime_models_load_json(m2, b, err, sizeof(err)), -EINVAL);
+		runtime_models_free(m2);
+		json_decref(b);
+		for (int i = 0; i <= RUNTIME_MODEL_SET_MAX; i++) {
+			snprintf(path, sizeof(path), "/p/%d", i);
+			json_array_append_new(arr, json_string(path));
+		}
+		b = json_pack("{s:i,s:[{s:s,s:s,s:s,s:o}]}", "version", 1, "models", "image", "a",
+			      "namespace", "", "cluster", "", "processes", arr);
+		T_CHECK_INT(runtime_models_new(10 * SEC, 0, &m2), 0);
+		T_CHECK_INT(runtime_models_load_json(m2, b, err, sizeof(err)), -EINVAL);
+		T_CHECK(strstr(err, "processes") != NULL);
+		runtime_models_free(m2);
+		json_decref(b);
+		free(longs);
+	}
+	json_decref(saved);
+	runtime_models_free(m);
+	runtime_policy_free(p);
+}
+
 /* ---- the real recording, through the replay back end ---- */
 
 /* The recording replayed by replay(): tests/data/sensor/<rec_name>. */
@@ -887,5 +1020,5 @@ T_TEST(recording_reverse_shell)
 
 T_MAIN(T_CASE(policy_malformed), T_CASE(first_match_wins), T_CASE(processes_section),
        T_CASE(network_section), T_CASE(dns_section), T_CASE(filesystem_section),
-       T_CASE(builtin_attacks), T_CASE(model_lifecycle), T_CASE(recording_rules_and_models),
+       T_CASE(builtin_attacks), T_CASE(model_lifecycle), T_CASE(model_save_load), T_CASE(recording_rules_and_models),
        T_CASE(recording_reverse_shell))
