@@ -10,6 +10,7 @@
  * valid.
  */
 #include "api.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -219,8 +220,13 @@ void api_collections_update(struct api_req *r)
 		api_error(r, 404, "no collection named %s", r->param);
 	else if (rc < 0)
 		api_error(r, 500, "cannot store the collection");
-	else
+	else {
+		/* Runtime policies scoped by it take the new content and go to the Defenders now. */
+		if (console_runtime_collection_changed(r->c, r->param) < 0)
+			log_warn("api: the runtime policies that use collection %s were not all updated",
+				 r->param);
 		api_reply_raw(r, 200, "application/json", "", 0);
+	}
 out:
 	collection_free(c);
 	json_decref(doc);

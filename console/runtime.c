@@ -6,6 +6,7 @@
  * defender/audit.c's reader (bounded strings, integer ranges) and rewritten to their Prisma
  * members only, with the hostname taken from the Defender's certificate, never from the record.
  */
+#include "hub.h"
 #include "runtime.h"
 
 #include <errno.h>
@@ -334,6 +335,58 @@ json_t *console_runtime_policy_message(struct console *c)
 		json_object_set_new(msg, kinds[i], doc);
 	}
 	return msg;
+}
+
+struct uses_ctx {
+	const char *name;
+	int found;
+};
+
+static int uses_collection(const char *rule, const char **names, size_t n, void *arg)
+{
+	struct uses_ctx *u = arg;
+
+	(void)rule;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], u->name) == 0)
+			u->found = 1;
+	return 0;
+}
+
+int console_runtime_collection_changed(struct console *c, const char *name)
+{
+	static const char *const kinds[] = { "container", "host" };
+	int changed = 0, failed = 0;
+	char err[256];
+
+	for (int i = 0; i < 2; i++) {
+		json_t *doc = NULL;
+		long long rev = 0;
+		if (c->store->ops->rt_policy_get(c->store, kinds[i], &doc, NULL) < 0)
+			continue; /* none stored: the default policy's All cannot change */
+		struct uses_ctx u = { name, 0 };
+		console_runtime_rules_foreach(doc, uses_collection, &u);
+		if (u.found) {
+			if (console_runtime_resolve(c, doc, 0, err, sizeof(err)) < 0)
+				log_warn("runtime: the %s policy's collections were not resolved: %s", kinds[i], err);
+			if (c->store->ops->rt_policy_put(c->store, kinds[i], doc, &rev) < 0) {
+				failed++;
+			} else {
+				changed++;
+				log_info("runtime: collection %s changed: the %s runtime policy is now revision %lld",
+					 name, kinds[i], rev);
+			}
+		}
+		json_decref(doc);
+	}
+	if (changed) {
+		json_t *msg = console_runtime_policy_message(c);
+		if (msg == NULL || hub_broadcast(c, msg) < 0)
+			log_warn("runtime: the runtime policy was not pushed to the Defenders after collection %s "
+				 "changed; they get it at their next connection", name);
+		json_decref(msg);
+	}
+	return failed ? -EIO : changed;
 }
 
 /* Prisma shared.RuntimeAudit members a Defender may add beyond audit_record's, kept when they

@@ -150,6 +150,7 @@ check "the Defenders list still answers" [ "$(code)|$(jq length "$T/d.json")" = 
 # ---- the Defender channel: a scripted Defender (tests/tools/rt_peer) sends runtime messages
 TOOLS=${GARRISON_TOOLS_DIR:-$(dirname "$BIN")/tools}
 BUNDLE=$(api GET "/api/v1/defenders/install-bundle?consoleaddr=127.0.0.1" | jq -r .installBundle)
+api POST /api/v1/collections '{"name":"edge","hosts":["edge-1-*"]}' >/dev/null
 NOW=$(( $(date +%s) * 1000000000 ))
 rec() { # SEQ KIND ATTACK CONTAINER
 	jq -cn --argjson seq "$1" --arg kind "$2" --arg at "$3" --arg cid "$4" --argjson t "$((NOW + $1 * 1000000000))" \
@@ -175,6 +176,10 @@ api PUT /api/v1/policies/runtime/container '{"rules":[{"name":"after"}]}' >/dev/
 check "PUT while a Defender is connected: 200" [ "$(code)" = 200 ]
 api POST /api/v1/profiles/container/p1/learn >/dev/null
 check "relearn the Defender's profile: 200" [ "$(code)" = 200 ]
+api PUT /api/v1/policies/runtime/host '{"rules":[{"name":"edge hosts","collections":[{"name":"edge"}]}]}' >/dev/null
+check "a host policy scoped by collection edge: 200" [ "$(code)" = 200 ]
+api PUT /api/v1/collections/edge '{"name":"edge","hosts":["edge-2-*"]}' >/dev/null
+check "edit collection edge: 200" [ "$(code)" = 200 ]
 wait "$PEER"
 check "the scripted Defender was welcomed" [ $? -eq 0 ]
 jq -c 'select(.type != "heartbeat-ack")' "$T/peer.out" >"$T/peer.msgs" 2>/dev/null
@@ -183,7 +188,9 @@ check "welcome is followed by the runtime policy (revision 4, both kinds)" \
 check "each stored batch is acknowledged up to its highest seq, malformed ones are not" \
 	[ "$(jq -r 'select(.type=="runtime-audits-ack") | .seq' "$T/peer.msgs" | tr '\n' ' ')" = "3 3 " ]
 check "a changed policy is pushed to the live Defender" \
-	[ "$(jq -r 'select(.type=="runtime-policy") | "\(.revision) \(.container.rules[0].name)"' "$T/peer.msgs" | tail -1)" = "5 after" ]
+	[ "$(jq -r 'select(.type=="runtime-policy" and .revision == 5) | .container.rules[0].name' "$T/peer.msgs")" = "after" ]
+check "an edited collection re-pushes the policy that uses it, with its new content (revision 7)" \
+	[ "$(jq -r 'select(.type=="runtime-policy") | "\(.revision) \(.host.rules[0].collections[0].hosts[0])"' "$T/peer.msgs" | tail -1)" = "7 edge-2-*" ]
 check "the relearn request reaches it" \
 	[ "$(jq -c 'select(.type=="runtime-relearn") | .profiles' "$T/peer.msgs")" = '["p1"]' ]
 check "the Console logged the malformed batches" grep -q "rt-peer-1 sent runtime-audits that were not stored: records\[0\].kind" "$T/console.log"
