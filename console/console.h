@@ -33,6 +33,8 @@ struct console {
 	struct hub *hub;
 	int heartbeat_sec;       /* interval the Defenders are told to use */
 	int dead_after_sec;      /* no heartbeat for this long = disconnected */
+	int audit_retention_days;     /* runtime audits older than this are deleted (0: kept) */
+	long long audit_max_per_kind; /* at most this many container / host audits (0: no bound) */
 };
 
 /* identity.c: creates or loads the CA, the Console's server certificate and the admin user. */

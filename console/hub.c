@@ -81,6 +81,7 @@ struct hub {
 	pthread_t thread;
 	volatile int stop;
 	lws_sorted_usec_list_t sweep;
+	unsigned long sweeps;
 	struct hub_conn *table[HUB_BUCKETS];
 	struct hub_conn *all;
 	pthread_mutex_t mu;   /* guards kicks and nconnected */
@@ -754,6 +755,9 @@ static void sweep_cb(lws_sorted_usec_list_t *sul)
 		}
 		refuse_later(c, "heartbeat timeout");
 	}
+	/* Hourly: the retention of runtime audits (a short transaction on the store). */
+	if (++h->sweeps % 3600 == 0)
+		console_runtime_prune(h->c);
 	lws_sul_schedule(h->ctx, 0, &h->sweep, sweep_cb, LWS_US_PER_SEC);
 }
 

@@ -4,6 +4,7 @@
  * REST API (this thread) until SIGINT/SIGTERM.
  */
 #include "console.h"
+#include "runtime.h"
 #include "scans.h"
 #include "hub.h"
 
@@ -100,6 +101,25 @@ static void raise_nofile(void)
 	}
 }
 
+/* An integer setting from the environment: def when unset; a value that is not an integer in
+ * [min, max] is refused with a warning and def is used. */
+static long long env_num(const char *name, long long def, long long min, long long max)
+{
+	const char *v = getenv(name);
+	char *end = NULL;
+	long long n;
+
+	if (v == NULL || v[0] == 0)
+		return def;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != 0 || n < min || n > max) {
+		log_warn("%s=%s is not an integer in %lld..%lld: using %lld", name, v, min, max, def);
+		return def;
+	}
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -168,6 +188,8 @@ int main(int argc, char **argv)
 	if (c.heartbeat_sec < 1 || c.heartbeat_sec > 60)
 		c.heartbeat_sec = 10;
 	c.dead_after_sec = c.heartbeat_sec * 2 + 5;
+	c.audit_retention_days = (int)env_num("GARRISON_AUDIT_RETENTION_DAYS", 90, 0, 36500);
+	c.audit_max_per_kind = env_num("GARRISON_AUDIT_MAX", 100000, 0, 1000000000);
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
@@ -186,6 +208,7 @@ int main(int argc, char **argv)
 	c.store->ops->session_purge(c.store, time(NULL));
 	if (scans_init(&c) < 0)
 		goto out;
+	console_runtime_prune(&c);
 	if (hub_start(&c) < 0)
 		goto out;
 	log_info("garrison-console %s: data in %s, UI and API at https://%s:%d/", GARRISON_VERSION,

@@ -389,6 +389,24 @@ int console_runtime_collection_changed(struct console *c, const char *name)
 	return failed ? -EIO : changed;
 }
 
+void console_runtime_prune(struct console *c)
+{
+	int64_t before = 0;
+	long long na = 0, ni = 0;
+
+	if (c->audit_retention_days > 0)
+		before = ((int64_t)time(NULL) - (int64_t)c->audit_retention_days * 86400) * 1000000000;
+	if (before <= 0 && c->audit_max_per_kind <= 0)
+		return;
+	if (c->store->ops->rt_prune(c->store, before, c->audit_max_per_kind, &na, &ni) < 0) {
+		log_warn("runtime: the audit retention could not run (see the store's error)");
+		return;
+	}
+	if (na > 0 || ni > 0)
+		log_info("runtime: retention deleted %lld audits and %lld incidents (older than %d days or "
+			 "beyond %lld per kind)", na, ni, c->audit_retention_days, c->audit_max_per_kind);
+}
+
 /* Prisma shared.RuntimeAudit members a Defender may add beyond audit_record's, kept when they
  * have the right type. */
 static void copy_extras(const json_t *rec, json_t *doc)

@@ -53,6 +53,9 @@ json_t *console_runtime_policy_message(struct console *c);
  * again with the collection's new content (a new revision), and the policy is pushed to every
  * live Defender. Returns how many policies were re-stored (0: none uses it), or -EIO. */
 int console_runtime_collection_changed(struct console *c, const char *name);
+/* Retention of runtime audits and incidents (audit_retention_days, audit_max_per_kind of c):
+ * deletes what is beyond, says so in the log. Called at start and hourly by the hub. */
+void console_runtime_prune(struct console *c);
 
 /* A parsed runtime-audits batch, ready for store rt_audits_add. */
 struct console_runtime_batch {

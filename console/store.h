@@ -281,6 +281,12 @@ struct store_ops {
 	 * *added (may be NULL): how many were new. All or nothing: on error nothing is stored. */
 	int (*rt_audits_add)(struct store *s, const char *hostname, const struct store_rt_audit *v,
 			     size_t n, size_t *added);
+	/* Retention: deletes the audits older than before_ns (0: none by age), then the oldest of
+	 * each kind ("container", "host") beyond max_per_kind (0: no bound); incidents keep the
+	 * count of the audits they still have and go when they have none. *audits and *incidents
+	 * (may be NULL): how many were deleted. One transaction. */
+	int (*rt_prune)(struct store *s, int64_t before_ns, long long max_per_kind, long long *audits,
+			long long *incidents);
 	/* A page of audits (filters: every column but CATEGORY, STATE, ID; id = the audit's _id) as
 	 * an array of documents with "_id", and the number that pass (Total-Count). */
 	int (*rt_audits_query)(struct store *s, const struct store_rt_query *q, json_t **out,

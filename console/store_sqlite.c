@@ -2665,6 +2665,75 @@ static int rt_incident_for(struct store_sqlite *s, const char *hostname,
 	return r;
 }
 
+static int ss_rt_prune(struct store *base, int64_t before_ns, long long max_per_kind,
+		       long long *audits, long long *incidents)
+{
+	static const char *const kinds[] = { "container", "host" };
+	struct store_sqlite *s = SS(base);
+	sqlite3_stmt *st = NULL;
+	long long na = 0, ni = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&s->mu);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_err(s, "rt_prune begin");
+		goto out;
+	}
+	if (before_ns > 0) {
+		if (sqlite3_prepare_v2(s->db, "DELETE FROM runtime_audits WHERE time_ns < ?", -1, &st,
+				       NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_int64(st, 1, before_ns);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		na += sqlite3_changes(s->db);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	for (int k = 0; max_per_kind > 0 && k < 2; k++) {
+		/* Everything older than the max_per_kind-th newest (time, then id) of the kind. */
+		if (sqlite3_prepare_v2(s->db,
+				       "DELETE FROM runtime_audits WHERE id IN (SELECT id FROM runtime_audits"
+				       " WHERE kind=?1 ORDER BY time_ns DESC, id DESC LIMIT -1 OFFSET ?2)",
+				       -1, &st, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_text(st, 1, kinds[k], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, max_per_kind);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		na += sqlite3_changes(s->db);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (na > 0) {
+		if (sqlite3_exec(s->db,
+				 "UPDATE runtime_incidents SET count=(SELECT COUNT(*) FROM runtime_audits a"
+				 " WHERE a.incident=runtime_incidents.id), first_ns=coalesce((SELECT"
+				 " min(time_ns) FROM runtime_audits a WHERE a.incident=runtime_incidents.id),"
+				 " first_ns)", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, "DELETE FROM runtime_incidents WHERE count=0", NULL, NULL, NULL) !=
+			    SQLITE_OK)
+			goto fail;
+		ni = sqlite3_changes(s->db);
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	goto out;
+fail:
+	r = db_err(s, "rt_prune");
+	sqlite3_finalize(st);
+	st = NULL;
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	na = ni = 0;
+out:
+	pthread_mutex_unlock(&s->mu);
+	if (audits)
+		*audits = na;
+	if (incidents)
+		*incidents = ni;
+	return r;
+}
+
 static int ss_rt_audits_add(struct store *base, const char *hostname,
 			    const struct store_rt_audit *v, size_t n, size_t *added)
 {
@@ -3297,6 +3366,7 @@ static const struct store_ops sqlite_ops = {
 	.rt_policy_put = ss_rt_policy_put,
 	.rt_revision = ss_rt_revision,
 	.rt_audits_add = ss_rt_audits_add,
+	.rt_prune = ss_rt_prune,
 	.rt_audits_query = ss_rt_audits_query,
 	.rt_incidents_query = ss_rt_incidents_query,
 	.rt_incident_ack = ss_rt_incident_ack,

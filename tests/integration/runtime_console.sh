@@ -221,4 +221,21 @@ check "the Defender's runtime status and status.runtime.enabled" \
 	[ "$(jq -r '.[0] | "\(.runtime.policy.source) \(.runtime.sensor.events) \(.status.runtime.enabled)"' "$T/d.json")" = "console 10 true" ]
 check "Defenders are defender.Defender" valid -_defender.Defender "$T/d.json"
 check "the Console is still running" kill -0 "${T_PIDS[0]}"
+
+# ---- retention: a Console restarted with GARRISON_AUDIT_MAX=1 keeps the newest audit of each kind
+api GET "/api/v1/audits/runtime/container?limit=1" >/dev/null
+before=$(total)
+kill "${T_PIDS[0]}"
+wait "${T_PIDS[0]}" 2>/dev/null || true
+GARRISON_AUDIT_MAX=1 GARRISON_ADMIN_PASSWORD=pw "$BIN/garrison-console" --data-dir "$T/console" \
+	--api-addr "127.0.0.1:$API_PORT" --defender-addr "127.0.0.1:$DEF_PORT" --san 127.0.0.1 \
+	>>"$T/console.log" 2>&1 &
+T_PIDS[0]=$!
+wait_until 20 curl -sf --max-time 2 --cacert "$T/console/ca.pem" "https://127.0.0.1:$API_PORT/api/v1/_ping" -o /dev/null
+api GET "/api/v1/audits/runtime/container" >/dev/null
+check "retention: $before container audits before, 1 after a restart with GARRISON_AUDIT_MAX=1" \
+	test "$before" -gt 1 -a "$(total)" = 1
+api GET "/api/v1/audits/runtime/host" >/dev/null
+check "retention: 1 host audit" [ "$(total)" = 1 ]
+check "retention: the Console says what it deleted" grep -q "retention deleted [0-9]* audits" "$T/console.log"
 t_done

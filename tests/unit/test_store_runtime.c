@@ -359,6 +359,59 @@ T_TEST(incidents_grouping)
 	store_close(s);
 }
 
+/* Retention: by age, then by count per kind; incidents keep what is left of them. */
+T_TEST(audits_prune)
+{
+	struct store *s = open_db("prune", 1);
+	struct store_rt_audit v[] = {
+		audit("container", 1, T0, "c1", "unexpectedProcess", "hijackedProcess"),
+		audit("container", 2, T0 + 60 * SEC, "c1", "unexpectedProcess", "hijackedProcess"),
+		audit("container", 3, T0 + 120 * SEC, "c1", "unexpectedProcess", "hijackedProcess"),
+		audit("container", 4, T0 + 130 * SEC, "c2", "reverseShell", "reverseShell"),
+		audit("host", 5, T0 + 10 * SEC, "", "reverseShell", "reverseShell"),
+		audit("host", 6, T0 + 140 * SEC, "", "reverseShell", "reverseShell"),
+	};
+	size_t n = sizeof(v) / sizeof(v[0]);
+	struct store_rt_query q = { .acknowledged = -1 };
+	json_t *arr = NULL;
+	long long na = -1, ni = -1;
+
+	T_CHECK_INT(s->ops->rt_audits_add(s, "h1", v, n, NULL), 0);
+	T_CHECK_INT(q_incidents(s, &q, NULL), 3);
+	/* Nothing to do. */
+	T_CHECK_INT(s->ops->rt_prune(s, T0 - SEC, 100, &na, &ni), 0);
+	T_CHECK_INT(na, 0);
+	T_CHECK_INT(ni, 0);
+	/* By age: the audits before T0 + 30 s (seq 1 and 5); the host incident's first audit goes,
+	 * the incident stays with one. */
+	T_CHECK_INT(s->ops->rt_prune(s, T0 + 30 * SEC, 0, &na, &ni), 0);
+	T_CHECK_INT(na, 2);
+	T_CHECK_INT(ni, 0);
+	T_CHECK_INT(q_audits(s, &q, NULL), 4);
+	q.kind = "host";
+	T_CHECK_INT(q_incidents(s, &q, &arr), 1);
+	T_CHECK_INT(json_array_size(json_object_get(json_array_get(arr, 0), "audits")), 1);
+	T_CHECK_STR(json_string_value(json_object_get(json_array_get(arr, 0), "time")),
+		    "2025-11-24T16:02:20.000000000Z"); /* its first audit is now seq 6's */
+	json_decref(arr);
+	/* By count: one container audit kept (the newest, c2's): c1's incident goes. */
+	q.kind = NULL;
+	T_CHECK_INT(s->ops->rt_prune(s, 0, 1, &na, &ni), 0);
+	T_CHECK_INT(na, 2);
+	T_CHECK_INT(ni, 1);
+	q.kind = "container";
+	T_CHECK_INT(q_audits(s, &q, &arr), 1);
+	T_CHECK_STR(json_string_value(json_object_get(json_array_get(arr, 0), "containerId")), "c2");
+	json_decref(arr);
+	T_CHECK_INT(q_incidents(s, &q, NULL), 1);
+	q.kind = "host";
+	T_CHECK_INT(q_audits(s, &q, NULL), 1);
+	/* Stored again after a prune: a resend of a pruned record is a new row (it is not kept
+	 * as a tombstone), as a Defender resends only what was not acknowledged. */
+	free_audits(v, n);
+	store_close(s);
+}
+
 T_TEST(profiles_and_status)
 {
 	struct store *s = open_db("profiles", 1);
@@ -557,7 +610,7 @@ int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		T_CASE(policies_and_revision), T_CASE(audits_idempotent), T_CASE(audits_throttle_update_merges),
-		T_CASE(audits_filters_paging), T_CASE(incidents_grouping),
+		T_CASE(audits_filters_paging), T_CASE(incidents_grouping), T_CASE(audits_prune),
 		T_CASE(profiles_and_status),   T_CASE(migrates_v3),
 		T_CASE(console_time_parse),    T_CASE(console_categories_and_defaults),
 		T_CASE(console_batch_parse),
