@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <garrison/collection.h>
 #include <garrison/log.h>
 #include <garrison/proto.h>
 #include <garrison/util.h>
@@ -321,6 +322,24 @@ static void reply_list(struct api_req *r, int rc, json_t *arr, long total, const
 	api_reply_json(r, 200, arr);
 }
 
+struct keep_ctx {
+	struct collection **colls;
+	size_t n;
+};
+
+/* An audit's workload against the collections asked for: hosts, images, containers (by name),
+ * namespaces, clusters. Audits carry no labels: a collection that needs labels matches none. */
+static int keep_in_collections(const struct store_rt_subject *a, void *arg)
+{
+	const struct keep_ctx *k = arg;
+	struct collection_subject subj = {
+		.container = a->container_name, .image = a->image, .host = a->hostname,
+		.namespace_ = a->namespace_, .cluster = a->cluster,
+	};
+
+	return collection_match_any(k->colls, k->n, &subj);
+}
+
 void api_rt_audits(struct api_req *r)
 {
 	static const struct { enum store_rt_col col; const char *param; } params[] = {
@@ -348,7 +367,15 @@ void api_rt_audits(struct api_req *r)
 		api_reply_json(r, 200, json_array());
 		return;
 	}
+	struct keep_ctx k = { NULL, 0 };
+	if (api_collections_filter(r, &k.colls, &k.n) < 0)
+		return;
+	if (k.n) {
+		q.keep = keep_in_collections;
+		q.keep_arg = &k;
+	}
 	rc = r->c->store->ops->rt_audits_query(r->c->store, &q, &arr, &total);
+	api_collections_filter_free(k.colls, k.n);
 	reply_list(r, rc, arr, total, "runtime audits");
 }
 

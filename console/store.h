@@ -156,6 +156,12 @@ enum store_rt_col {
 /* A runtime list request: each column passes when it equals one of its values (none: no
  * filter); from_ns/to_ns bound the time (0: unbounded); id selects one row (0: any). Rows are
  * ordered by time ascending (reverse: descending), ties by id; limit 0: every row. */
+/* The workload columns of one stored audit, for a filter the database cannot express
+ * (collections). Strings are "" when empty; valid during the call only. */
+struct store_rt_subject {
+	const char *hostname, *cluster, *namespace_, *image, *container_name, *container_id;
+};
+
 struct store_rt_query {
 	const char *kind;        /* audits and incidents: "container" or "host" (NULL: both) */
 	const char *eq[STORE_RT_NCOLS][STORE_RT_VALUES_MAX];
@@ -165,6 +171,11 @@ struct store_rt_query {
 	int acknowledged;        /* incidents: -1 any, 0, 1 */
 	int reverse;
 	long offset, limit;
+	/* Audits only: when set, a row that passes the other filters is listed only when keep()
+	 * returns non-zero on its subject; paging and the total apply to the rows kept (the
+	 * database still filters everything else; documents are read only for the page). */
+	int (*keep)(const struct store_rt_subject *subj, void *arg);
+	void *keep_arg;
 };
 
 /* One audit from a Defender, validated by the caller (console/runtime.c). Strings may be NULL

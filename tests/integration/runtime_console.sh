@@ -105,8 +105,10 @@ for i in range(1, 8):
     t = base + i * 10**9
     doc = {"time": "2025-11-24T16:00:%02d.000000000Z" % i, "type": "processes", "attackType": at,
            "effect": "alert", "severity": "low", "msg": "m%d" % i, "ruleName": "r", "hostname": "node-1",
-           "cluster": "prod", "namespace": "", "containerId": cid, "containerName": cid and "web",
-           "imageName": cid and "docker.io/library/nginx:latest", "pid": 10 + i, "processPath": "/bin/sh",
+           "cluster": "prod", "namespace": "", "containerId": cid,
+           "containerName": cid and ("web" if cid == "c1" else "cache"),
+           "imageName": cid and ("docker.io/library/nginx:latest" if cid == "c1" else "docker.io/library/redis:7"),
+           "pid": 10 + i, "processPath": "/bin/sh",
            "user": "root", "count": 1, "container": kind == "container"}
     db.execute("INSERT INTO runtime_audits(hostname,seq,kind,time_ns,type,attack_type,effect,rule_name,"
                "cluster,namespace,container_id,container_name,image_name,process_path,user,doc)"
@@ -131,6 +133,23 @@ api GET /api/v1/audits/runtime/host >"$T/a.json"
 check "host audits" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")|$(total)" = "m6,m7|2" ]
 api GET "/api/v1/audits/runtime/container?from=yesterday" >/dev/null
 check "a bad time: 400" [ "$(code)" = 400 ]
+api POST /api/v1/collections '{"name":"nginx","images":["docker.io/library/nginx*"]}' >/dev/null
+api POST /api/v1/collections '{"name":"caches","containers":["cache"]}' >/dev/null
+api POST /api/v1/collections '{"name":"nodes","hosts":["node-*"]}' >/dev/null
+api GET "/api/v1/audits/runtime/container?collections=nginx" >"$T/a.json"
+check "collections=nginx: c1's audits (image pattern)" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")|$(total)" = "m1,m3,m5|3" ]
+api GET "/api/v1/audits/runtime/container?collections=nginx&limit=1&offset=1&reverse=true" >"$T/a.json"
+check "a collection filter pages after filtering" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")|$(total)" = "m3|3" ]
+api GET "/api/v1/audits/runtime/container?collections=caches&attackType=unexpectedProcess" >"$T/a.json"
+check "collections=caches (container name) with another filter" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")|$(total)" = "m2,m4|2" ]
+api GET "/api/v1/audits/runtime/container?collections=nginx,caches" >/dev/null
+check "two collections: either" [ "$(total)" = 5 ]
+api GET "/api/v1/audits/runtime/host?collections=nginx" >/dev/null
+check "host audits are not in an image collection" [ "$(code)|$(total)" = "200|0" ]
+api GET "/api/v1/audits/runtime/host?collections=nodes" >/dev/null
+check "host audits in a hosts collection" [ "$(total)" = 2 ]
+api GET "/api/v1/audits/runtime/container?collections=nope" >/dev/null
+check "an unknown collection: 400" [ "$(code)" = 400 ]
 
 # ---- incidents, profiles, relearn
 api GET /api/v1/audits/incidents >"$T/i.json"
