@@ -156,9 +156,9 @@ int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *cont
 /* Removes the operations in flags (ENFORCE_WATCH_*) from the file-system mark that
  * enforce_fanotify_add() put on the root of process pid for container. When no operation is left,
  * or pid is 0 or gone (its file system usually went with it), every entry labelled container is
- * forgotten, so that a later file system with a reused device number is not taken for it; mount
- * marks (ENFORCE_MOUNTS) are only forgotten: they stay in the kernel until their mount goes, and
- * their events then carry the label "". 0 (also when nothing was marked), -EINVAL, or the error of
+ * forgotten, so that a later file system with a reused device number is not taken for it. Mount
+ * marks (ENFORCE_MOUNTS) lose the same operations while the process lives (its mountinfo names
+ * them); when it is gone they go with their mounts. 0 (also when nothing was marked), -EINVAL, or the error of
  * fanotify_mark (err gets a sentence; the entries are forgotten anyway when nothing is left). */
 int enforce_fanotify_remove(struct enforce_fanotify *f, pid_t pid, const char *container,
 			    unsigned flags, char *err, size_t errlen);

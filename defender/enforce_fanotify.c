@@ -519,9 +519,10 @@ static int pseudo_fs(const char *type)
 	return 0;
 }
 
-/* Marks the container's mounts other than / and pseudo file systems (FAN_MARK_MOUNT). Returns the
- * number of marks added, or a negative errno when mountinfo cannot be read. */
-static int mark_mounts(struct enforce_fanotify *f, pid_t pid, uint64_t mask, const char *label)
+/* Marks (op FAN_MARK_ADD) or unmarks (FAN_MARK_REMOVE) the operations of mask on the container's
+ * mounts other than / and pseudo file systems (FAN_MARK_MOUNT). Returns the number of mounts
+ * marked or unmarked, or a negative errno when mountinfo cannot be read. */
+static int mark_mounts(struct enforce_fanotify *f, pid_t pid, unsigned op, uint64_t mask, const char *label)
 {
 	char path[64], *buf = NULL, *line, *next_line = NULL;
 	int fd, added = 0;
@@ -575,6 +576,15 @@ static int mark_mounts(struct enforce_fanotify *f, pid_t pid, uint64_t mask, con
 		if (statx(AT_FDCWD, full, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) != 0 ||
 		    !(stx.stx_mask & STATX_MNT_ID))
 			continue;
+		if (op == FAN_MARK_REMOVE) {
+			/* ENOENT: that mount had no mark (added after the container started) */
+			if (fanotify_mark(f->fan_fd, FAN_MARK_REMOVE | FAN_MARK_MOUNT, mask, AT_FDCWD, full) == 0)
+				added++;
+			else if (errno != ENOENT)
+				log_warn("enforce: cannot unmark the mount %s of %s: %s", fld[4], label,
+					 strerror(errno));
+			continue;
+		}
 		if (fanotify_mark(f->fan_fd, FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, full) != 0) {
 			log_warn("enforce: cannot mark the mount %s of %s: %s", fld[4], label, strerror(errno));
 			continue;
@@ -632,7 +642,7 @@ int enforce_fanotify_add(struct enforce_fanotify *f, pid_t pid, const char *cont
 			f->marks[i].mask |= mask;
 	pthread_mutex_unlock(&f->mk_lock);
 	if (flags & ENFORCE_MOUNTS) {
-		rc = mark_mounts(f, pid, mask, container);
+		rc = mark_mounts(f, pid, FAN_MARK_ADD, mask, container);
 		if (rc > 0)
 			added += rc;
 	}
@@ -690,6 +700,9 @@ int enforce_fanotify_remove(struct enforce_fanotify *f, pid_t pid, const char *c
 			rc = -errno;
 			util_set_err(err, errlen, "fanotify_mark(FAN_MARK_REMOVE, %s): %s", root, strerror(errno));
 		}
+		/* The same operations off the container's mount marks (ENFORCE_MOUNTS), if any. */
+		if (found)
+			mark_mounts(f, pid, FAN_MARK_REMOVE, mask, container);
 		if (found && left != 0)
 			return rc;
 	}

@@ -476,7 +476,9 @@ static int apply(struct rtenforce *e, struct cont *c, char *err, size_t errlen)
 	if (add != 0) {
 		r = fan_get(e, why, sizeof(why));
 		if (r == 0)
-			r = enforce_fanotify_add(e->fan, c->pid, c->id, want, why, sizeof(why));
+			/* its volumes and bind mounts too: a denied file on a volume is the user's
+			 * file as much as one in the image */
+			r = enforce_fanotify_add(e->fan, c->pid, c->id, want | ENFORCE_MOUNTS, why, sizeof(why));
 		if (r < 0) {
 			if (rc == 0) {
 				rc = r;

@@ -88,7 +88,9 @@ BR_IP=10.231.$N.1
 ip addr add "10.231.$N.200/32" dev "$BR" && BR_IP2=10.231.$N.200
 
 for c in h4a h4b h4c; do
-	dk create --name "$c" test/busybox:1 sleep 3600 >"$D/$c.id" && dk start "$c" >/dev/null
+	# a volume each (a host directory): a denied file there is prevented like one in the image
+	mkdir -p "$D/vol-$c" && echo vsecret >"$D/vol-$c/vsecret"
+	dk create --name "$c" -v "$D/vol-$c:/vol" test/busybox:1 sleep 3600 >"$D/$c.id" && dk start "$c" >/dev/null
 done
 A=$(cat "$D/h4a.id"); B=$(cat "$D/h4b.id"); C=$(cat "$D/h4c.id")
 for c in h4a h4b; do
@@ -119,7 +121,7 @@ policy() { # NAME NET(0|1) > file
 {"_id":"containerRuntime","rules":[
  {"name":"prevent-$1","collections":[{"name":"c-$1","containers":["$1"]}],
   "processes":{"deniedList":{"effect":"prevent","paths":["/tmp/deny/wget"]}},
-  "filesystem":{"deniedList":{"effect":"prevent","paths":["/etc/secret"]}}$net},
+  "filesystem":{"deniedList":{"effect":"prevent","paths":["/etc/secret","/vol/vsecret"]}}$net},
  {"name":"alert-all","processes":{"deniedList":{"effect":"alert","paths":["/tmp/deny/wget"]}},
   "filesystem":{"deniedList":{"effect":"alert","paths":["/etc/secret"]}},
   "network":{"deniedIPsEffect":"alert","deniedIPs":["10.231.$N.0/30"]}}]}
@@ -158,6 +160,27 @@ rc=$?
 check "A: opening the denied file fails with EPERM (rc=$rc: $(head -c 100 "$D/a-open.out"))" \
 	eval '[ $rc -ne 0 ] && denied_msg "$D/a-open.out"'
 check "B: the same file opens" eval '[ "$(dx h4b cat /etc/secret)" = secret ]'
+dx h4a cat /vol/vsecret >"$D/a-vol.out" 2>&1
+rc=$?
+check "A: opening the denied file on its volume fails with EPERM (rc=$rc: $(head -c 100 "$D/a-vol.out"))" \
+	eval '[ $rc -ne 0 ] && denied_msg "$D/a-vol.out"'
+check "the host opens that file in the volume's directory (a mount mark sees only the container)" \
+	eval '[ "$(cat "$D/vol-h4a/vsecret")" = vsecret ]'
+check "B: the file on its own volume opens" eval '[ "$(dx h4b cat /vol/vsecret)" = vsecret ]'
+# the mount marks in the kernel: the fanotify group's fdinfo lists one "mnt_id:" line per mount
+mnt_marks() { # prints the hex mount ids marked by rtenforce_ctl
+	local fd
+	for fd in /proc/"$CTL_PID"/fdinfo/*; do
+		grep -o 'fanotify mnt_id:[0-9a-f]*' "$fd" 2>/dev/null | cut -d: -f2
+	done | sort -u
+}
+vol_mnt() { # NAME: the hex mount id of /vol in the container
+	printf '%x\n' "$(awk '$5 == "/vol" { print $1 }' "/proc/$(dk inspect -f '{{.State.Pid}}' "$1")/mountinfo")"
+}
+A_VOL=$(vol_mnt h4a)
+B_VOL=$(vol_mnt h4b)
+check "A's volume has a mount mark, B's has none" \
+	eval 'mnt_marks | grep -qx "$A_VOL" && ! mnt_marks | grep -qx "$B_VOL"'
 sleep 0.5
 check "the exec is reported: A, rule, attack type, path" \
 	has "$OUT" ".kind == \"prevent\" and .container == \"$A\" and .effect == \"prevent\" and .rule == \"prevent-h4a\" and .attackType == \"explicitlyDeniedProcess\" and .event.type == \"exec\" and .event.filename == \"/tmp/deny/wget\" and .event.container == \"$A\""
@@ -190,6 +213,10 @@ dx h4b /tmp/deny/wget --help >"$D/b-exec.out" 2>&1
 rc=$?
 check "after the change: B's exec fails with EPERM (rc=$rc)" eval '[ $rc -ne 0 ] && denied_msg "$D/b-exec.out"'
 check "after the change: B's open fails" eval '! dx h4b cat /etc/secret >/dev/null 2>&1'
+check "after the change: A opens the file on its volume, B cannot" \
+	eval '[ "$(dx h4a cat /vol/vsecret)" = vsecret ] && ! dx h4b cat /vol/vsecret >/dev/null 2>&1'
+check "after the change: A's mount mark is removed from the kernel, B's volume is marked" \
+	eval '! mnt_marks | grep -qx "$A_VOL" && mnt_marks | grep -qx "$B_VOL"'
 if [ "$NET" = 1 ]; then
 	check "after the change: A connects to the address, B cannot" \
 		eval '[ "$(dx h4a nc -w 3 "$BR_IP" "$PORT" </dev/null)" = hello ] && ! dx h4b nc -w 3 "$BR_IP" "$PORT" </dev/null >/dev/null 2>&1'
