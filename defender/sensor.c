@@ -31,6 +31,8 @@ struct sensor {
 	_Atomic uint64_t head; /* written by the producer */
 	_Atomic uint64_t tail; /* written by the consumer */
 	atomic_int waiting;    /* the consumer sleeps on cv */
+	int batching;          /* producer only: commits do not wake the consumer (sensor_batch_*) */
+	uint64_t batch_n;      /* producer only: commits since sensor_batch_begin */
 	atomic_int pwaiting;   /* a lossless producer sleeps on pcv */
 	pthread_mutex_t mu;
 	pthread_cond_t cv, pcv;
@@ -201,8 +203,26 @@ void sensor_commit(struct sensor *s)
 		ev->exec.runtime_setup = 1;
 	}
 	atomic_store(&s->head, h + 1); /* seq_cst: ordered before the load of waiting */
+	if (s->batching) {
+		s->batch_n++; /* the consumer is woken once, at sensor_batch_end() */
+		return;
+	}
 	if (atomic_load(&s->waiting))
 		wake(&s->cv, &s->mu);
+}
+
+void sensor_batch_begin(struct sensor *s)
+{
+	s->batching = 1;
+	s->batch_n = 0;
+}
+
+void sensor_batch_end(struct sensor *s)
+{
+	s->batching = 0;
+	if (s->batch_n > 0 && atomic_load(&s->waiting))
+		wake(&s->cv, &s->mu);
+	s->batch_n = 0;
 }
 
 int sensor_emit(struct sensor *s, const struct event *ev)

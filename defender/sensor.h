@@ -122,6 +122,12 @@ void sensor_commit(struct sensor *s);
  * that a back end with a buffer of its own (the bpf ring buffer) can stop reading instead of
  * dropping. */
 int sensor_queue_full(struct sensor *s);
+/* For a back end that produces in bursts (the eBPF reader drains the ring buffer in rounds):
+ * between begin and end, commits do not wake the consumer; end wakes it once when anything was
+ * committed. Without this, a consumer faster than the decoder sleeps and is woken for nearly every
+ * event (a futex wake and a context switch each, ~2 us). Producer thread only. */
+void sensor_batch_begin(struct sensor *s);
+void sensor_batch_end(struct sensor *s);
 /* For back ends: counts a malformed record / one record read. */
 void sensor_count_malformed(struct sensor *s);
 void sensor_count_received(struct sensor *s, uint64_t n);

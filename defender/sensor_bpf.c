@@ -416,12 +416,13 @@ static int bpf_run(void *state, struct sensor *s, const atomic_int *stop)
 			}
 			b->has_held = 0;
 		}
+		/* One wake-up of the consumer per round, not per record. */
+		sensor_batch_begin(s);
 		int n = ring_buffer__poll(b->rb, b->poll_ms);
-		if (n < 0 && n != -EINTR && n != -EAGAIN)
-			return n;
 		/* A missed wake-up must not stall the reader: read whatever is there anyway. */
 		if (n == 0)
 			n = ring_buffer__consume(b->rb);
+		sensor_batch_end(s);
 		if (n < 0 && n != -EINTR && n != -EAGAIN)
 			return n;
 		int64_t now = util_now_ms();
