@@ -359,6 +359,16 @@ void api_rt_audits(struct api_req *r)
 	q.kind = kind_of(r);
 	if (common_params(r, &q) < 0)
 		return;
+	/* sort: a member of shared.RuntimeAudit (time, hostname, attackType, ...), as Prisma's */
+	q.sort_path = api_query(r, "sort");
+	if (q.sort_path && (q.sort_path[0] == 0 || q.sort_path[0] == '.' || strlen(q.sort_path) > 128 ||
+			    strstr(q.sort_path, "..") || q.sort_path[strlen(q.sort_path) - 1] == '.' ||
+			    strspn(q.sort_path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") !=
+				    strlen(q.sort_path))) {
+		api_error(r, 400, "sort must name a member of the audit (letters, digits, '_', '.' between "
+				  "segments), e.g. time, hostname or attackType");
+		return;
+	}
 	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
 		filter(r, &q, params[i].col, params[i].param, bufs[i], sizeof(bufs[i]));
 	id_param(r, &q, &none);

@@ -171,6 +171,9 @@ struct store_rt_query {
 	int acknowledged;        /* incidents: -1 any, 0, 1 */
 	int reverse;
 	long offset, limit;
+	/* Audits only: a member of the stored document to order by first (letters, digits, '_'
+	 * and '.' between segments; "time": the time column), then time and _id; NULL: time. */
+	const char *sort_path;
 	/* Audits only: when set, a row that passes the other filters is listed only when keep()
 	 * returns non-zero on its subject; paging and the total apply to the rows kept (the
 	 * database still filters everything else; documents are read only for the page). */

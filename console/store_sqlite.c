@@ -2943,6 +2943,36 @@ static void rt_order(struct sqlq *q, const char *const *terms, const struct stor
 	q_cat(q, b);
 }
 
+/* ORDER BY of an audits list: the document member asked for (rq->sort_path), then time and id. */
+static void rt_audit_order(struct sqlq *q, const struct store_rt_query *rq, int page)
+{
+	static const char *const order[] = { "time_ns", "id", NULL };
+	struct store_rt_query r = *rq;
+	const char *dir = rq->reverse ? " DESC" : " ASC";
+
+	if (!page) {
+		r.offset = 0;
+		r.limit = 0;
+	}
+	if (rq->sort_path == NULL || strcmp(rq->sort_path, "time") == 0) {
+		rt_order(q, order, &r);
+		return;
+	}
+	char *path = malloc(strlen(rq->sort_path) + 3);
+	if (path)
+		snprintf(path, strlen(rq->sort_path) + 3, "$.%s", rq->sort_path);
+	q_cat(q, " ORDER BY json_extract(doc, ");
+	q_bind(q, path);
+	q_cat(q, ") COLLATE NOCASE");
+	q_cat(q, dir);
+	/* the rest of rt_order: time, id and the page */
+	struct sqlq tail = { 0 };
+	rt_order(&tail, order, &r);
+	q_cat(q, ", ");
+	q_cat(q, tail.sql.p ? tail.sql.p + strlen(" ORDER BY ") : "id");
+	q_free(&tail);
+}
+
 static json_t *rt_audit_doc(sqlite3_stmt *st, int id_col, int doc_col)
 {
 	json_t *d = col_json(st, doc_col);
@@ -2956,7 +2986,6 @@ static json_t *rt_audit_doc(sqlite3_stmt *st, int id_col, int doc_col)
 static int ss_rt_audits_query(struct store *base, const struct store_rt_query *rq, json_t **out,
 			      long *total)
 {
-	static const char *const order[] = { "time_ns", "id", NULL };
 	struct store_sqlite *s = SS(base);
 	struct sqlq where = { 0 }, q = { 0 };
 	sqlite3_stmt *st = NULL;
@@ -2969,6 +2998,10 @@ static int ss_rt_audits_query(struct store *base, const struct store_rt_query *r
 		return -ENOMEM;
 	if ((r = rt_where(&where, rq, rt_audit_cols, "time_ns", 1, 0)) < 0)
 		goto done;
+	if (rq->sort_path != NULL && !sort_path_ok(rq->sort_path)) {
+		r = -EINVAL;
+		goto done;
+	}
 	if (rq->keep != NULL) {
 		/* Every row that passes the SQL filters, in order; keep() decides, the page is cut
 		 * here and only its documents are decoded. */
@@ -2979,7 +3012,7 @@ static int ss_rt_audits_query(struct store *base, const struct store_rt_query *r
 		q_cat(&q, "SELECT id, doc, hostname, cluster, namespace, image_name, container_name,"
 			  " container_id FROM runtime_audits");
 		q_append(&q, &where);
-		rt_order(&q, order, &all);
+		rt_audit_order(&q, &all, 0);
 		pthread_mutex_lock(&s->mu);
 		if ((r = q_prepare(s, &q, &st)) < 0)
 			goto out;
@@ -3005,7 +3038,7 @@ static int ss_rt_audits_query(struct store *base, const struct store_rt_query *r
 	}
 	q_cat(&q, "SELECT id, doc FROM runtime_audits");
 	q_append(&q, &where);
-	rt_order(&q, order, rq);
+	rt_audit_order(&q, rq, 1);
 	pthread_mutex_lock(&s->mu);
 	if ((r = rt_count(s, "runtime_audits", &where, total)) < 0 || (r = q_prepare(s, &q, &st)) < 0)
 		goto out;

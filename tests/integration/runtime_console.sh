@@ -133,6 +133,14 @@ api GET /api/v1/audits/runtime/host >"$T/a.json"
 check "host audits" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")|$(total)" = "m6,m7|2" ]
 api GET "/api/v1/audits/runtime/container?from=yesterday" >/dev/null
 check "a bad time: 400" [ "$(code)" = 400 ]
+api GET "/api/v1/audits/runtime/container?sort=containerName" >"$T/a.json"
+check "sort=containerName (cache before web), then time" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")" = "m2,m4,m1,m3,m5" ]
+api GET "/api/v1/audits/runtime/container?sort=containerName&reverse=true&limit=2" >"$T/a.json"
+check "sort with reverse and a page" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")|$(total)" = "m5,m3|5" ]
+api GET "/api/v1/audits/runtime/container?sort=time" >"$T/a.json"
+check "sort=time is the default order" [ "$(jq -r '[.[].msg]|join(",")' "$T/a.json")" = "m1,m2,m3,m4,m5" ]
+api GET "/api/v1/audits/runtime/container?sort=a..b" >/dev/null
+check "a bad sort: 400" [ "$(code)" = 400 ]
 api POST /api/v1/collections '{"name":"nginx","images":["docker.io/library/nginx*"]}' >/dev/null
 api POST /api/v1/collections '{"name":"caches","containers":["cache"]}' >/dev/null
 api POST /api/v1/collections '{"name":"nodes","hosts":["node-*"]}' >/dev/null
