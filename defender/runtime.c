@@ -1445,23 +1445,61 @@ static int anomaly(struct runtime_decision *d, int dry, eff_t eff, const char *t
 	return 1;
 }
 
+/* What an exec of a file that names no program was invoked as: for /proc/self/exe,
+ * /proc/<pid>/exe and descriptors (/dev/fd/N, /proc/self/fd/N: fexecve), its argv[0] (copied into
+ * buf); NULL for an ordinary path or without argv. Busybox's shell runs its applets as
+ * /proc/self/exe with the applet's name in argv[0], and busybox picks the applet from it, so for
+ * deny lists and miner names argv[0] is what ran. */
+static const char *exec_alias(const struct event *ev, char *buf, size_t size)
+{
+	const char *f = ev->exec.filename, *p;
+	size_t n;
+
+	if (strcmp(f, "/proc/self/exe") == 0 || strncmp(f, "/dev/fd/", 8) == 0 ||
+	    strncmp(f, "/proc/self/fd/", 14) == 0) {
+		/* an alias */
+	} else if (strncmp(f, "/proc/", 6) == 0) {
+		p = f + 6;
+		if (*p < '0' || *p > '9')
+			return NULL;
+		p += strspn(p, "0123456789");
+		if (strcmp(p, "/exe") != 0)
+			return NULL;
+	} else {
+		return NULL;
+	}
+	n = strnlen(ev->exec.args, ev->exec.args_len < sizeof(ev->exec.args) ? ev->exec.args_len : sizeof(ev->exec.args));
+	if (n == 0 || n >= size)
+		return NULL;
+	memcpy(buf, ev->exec.args, n);
+	buf[n] = 0;
+	return buf;
+}
+
 static int eval_exec(const struct rule *ru, struct runtime_models *m, struct model *md,
 		     const struct event *ev, const struct runtime_workload *w,
 		     struct runtime_decision *d)
 {
-	const char *path = ev->exec.filename, *name = base_name(path);
+	const char *path = ev->exec.filename, *name = base_name(path), *alias;
+	char abuf[EVENT_PATH_MAX + 1];
 	int dry, rfd;
 
 	if (ru->proc.disabled)
 		return 0;
+	alias = exec_alias(ev, abuf, sizeof(abuf));
 	if (proc_list_match(&ru->proc.denied, path) &&
 	    decide(d, ru->proc.denied_eff, "processes", "explicitlyDeniedProcess",
 		   "%s launched and is explicitly denied by rule %s", path, ru->name))
 		return 1;
+	if (alias && proc_list_match(&ru->proc.denied, alias) &&
+	    decide(d, ru->proc.denied_eff, "processes", "explicitlyDeniedProcess",
+		   "%s (%.200s) launched and is explicitly denied by rule %s", path, alias, ru->name))
+		return 1;
 	if (proc_list_match(&ru->proc.allowed, path))
 		return 0;
-	if (is_miner(ev, name) && decide(d, ru->proc.crypto, "processes", "cryptoMinerProcess",
-					 "%s launched and is a crypto miner", path))
+	if ((is_miner(ev, name) || (alias && is_miner(ev, base_name(alias)))) &&
+	    decide(d, ru->proc.crypto, "processes", "cryptoMinerProcess",
+		   "%s launched and is a crypto miner", alias ? alias : path))
 		return 1;
 	if (is_reverse_shell(ev, name, &rfd) && decide_reverse_shell(d, ru->proc.revshell, ev, path, rfd))
 		return 1;

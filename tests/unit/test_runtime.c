@@ -322,6 +322,23 @@ T_TEST(processes_section)
 	T_CHECK(strstr(d.msg, "/usr/bin/wget") != NULL);
 	e = ev_exec(T0, "/usr/local/bin/curl", "curl", NULL);
 	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "explicitlyDeniedProcess");
+	/* Busybox's shell runs applets as /proc/self/exe with the applet in argv[0]; fexecve runs a
+	 * descriptor: a name in the deny list matches argv[0] there, and only there. */
+	e = ev_exec(T0, "/proc/self/exe", "curl", "-s", "http://x", NULL);
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "explicitlyDeniedProcess");
+	T_CHECK(strstr(d.msg, "/proc/self/exe (curl)") != NULL);
+	e = ev_exec(T0, "/proc/4242/exe", "/usr/bin/curl", NULL);
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "explicitlyDeniedProcess");
+	e = ev_exec(T0, "/dev/fd/3", "curl", NULL);
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "explicitlyDeniedProcess");
+	e = ev_exec(T0, "/proc/self/exe", "ls", NULL);
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+	e = ev_exec(T0, "/bin/ls", "curl", NULL); /* an ordinary path: argv[0] is not the program */
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+	e = ev_exec(T0, "/proc/12x/exe", "curl", NULL);
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
+	e = ev_exec(T0, "/proc/self/exe", NULL); /* no argv */
+	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "");
 	/* Denied before allowed. */
 	e = ev_exec(T0, "/opt/bad", "bad", NULL);
 	T_CHECK_STR(eval(p, NULL, &e, &w, &d), "explicitlyDeniedProcess");
