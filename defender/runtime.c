@@ -1081,7 +1081,7 @@ static int load_strset(const json_t *o, const char *key, size_t i, struct strset
 	return 0;
 }
 
-static int get_u64(const json_t *o, const char *key, size_t i, uint64_t *out, char *err, size_t errlen)
+static int models_u64(const json_t *o, const char *key, size_t i, uint64_t *out, char *err, size_t errlen)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -1149,9 +1149,9 @@ static int models_load(struct runtime_models *m, const json_t *j, char *err, siz
 		if (md == NULL)
 			return -ENOMEM;
 		model_clear(md);
-		if ((r = get_u64(o, "startNs", i, &md->start_ns, err, errlen)) < 0 ||
-		    (r = get_u64(o, "createdNs", i, &md->created_ns, err, errlen)) < 0 ||
-		    (r = get_u64(o, "overflow", i, &md->overflow, err, errlen)) < 0 ||
+		if ((r = models_u64(o, "startNs", i, &md->start_ns, err, errlen)) < 0 ||
+		    (r = models_u64(o, "createdNs", i, &md->created_ns, err, errlen)) < 0 ||
+		    (r = models_u64(o, "overflow", i, &md->overflow, err, errlen)) < 0 ||
 		    (r = load_strset(o, "processes", i, &md->procs, err, errlen)) < 0 ||
 		    (r = load_strset(o, "listeningPorts", i, &md->lports, err, errlen)) < 0 ||
 		    (r = load_strset(o, "outboundPorts", i, &md->oports, err, errlen)) < 0 ||

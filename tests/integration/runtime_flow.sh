@@ -267,7 +267,7 @@ host_audit() { api GET "/api/v1/audits/runtime/host?hostname=$HOST&limit=0" | jq
 check "a host connection to a denied IP -> host audit explicitlyDeniedIP" wait_until 20 host_audit
 
 # ---- no loss while the Console is down -------------------------------------------------------------
-# (/bin/wget by its path: busybox sh runs applets named without a path as /proc/self/exe)
+# (/bin/wget by its path: the count must not mix in applets busybox sh runs as /proc/self/exe)
 count_of() { audits "$IN and .attackType==\"explicitlyDeniedProcess\"" | jq '[.[].count]|add // 0'; }
 sleep 6 # the throttle window of the earlier wget audits has closed and its update is stored
 BEFORE=$(count_of)

@@ -3,7 +3,7 @@
  * bytes. The input is loaded as JSON (duplicate keys rejected, NUL allowed in strings) and given
  * to runtime_policy_from_json(); when it parses, a fixed set of events (every type, hostile
  * argv) is evaluated against it with a learned-model set that is active at once, and the models
- * are rendered as JSON.
+ * are rendered as JSON. The same bytes are also read as a learned-models file (see models_file).
  *
  * runtime.c lives in defender/ and is not in libgarrison.a, which the harnesses link: it is
  * compiled into this harness by inclusion (its only other dependency, the event model, is a
@@ -46,6 +46,41 @@ static void check(const struct runtime_policy *p, struct runtime_models *m, cons
 		abort();
 }
 
+/* The same bytes as a learned-models file (<data>/runtime-models.json is read back after a
+ * restart and is untrusted): refused whole with a message, or loaded; what loads saves and loads
+ * again to the same models. */
+static void models_file(const json_t *j)
+{
+	struct runtime_models *m = NULL, *m2 = NULL;
+	char err[256] = "unset";
+	json_t *saved, *a, *b;
+	int r;
+
+	if (runtime_models_new(10, 0, &m) != 0)
+		abort();
+	r = runtime_models_load_json(m, j, err, sizeof(err));
+	if (r != 0) {
+		if ((r != -EINVAL && r != -ENOMEM) || (r == -EINVAL && (err[0] == 0 || strcmp(err, "unset") == 0)))
+			abort();
+		runtime_models_free(m);
+		return;
+	}
+	saved = runtime_models_save_json(m);
+	if (saved == NULL || runtime_models_new(10, 0, &m2) != 0)
+		abort();
+	if (runtime_models_load_json(m2, saved, err, sizeof(err)) != 0)
+		abort();
+	a = runtime_models_json(m, 1);
+	b = runtime_models_json(m2, 1);
+	if (a == NULL || b == NULL || !json_equal(a, b))
+		abort();
+	json_decref(a);
+	json_decref(b);
+	json_decref(saved);
+	runtime_models_free(m);
+	runtime_models_free(m2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct runtime_policy *p = (struct runtime_policy *)(uintptr_t)1;
@@ -60,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (j == NULL)
 		return 0;
+	models_file(j);
 	r = runtime_policy_from_json(j, &p, err, sizeof(err));
 	json_decref(j);
 	if (r != 0) {
@@ -74,6 +110,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(ev.exec.args, 'a', sizeof(ev.exec.args));
 	ev.exec.args_len = (size_t)-1;
 	ev.exec.exe_ctime = 1795762600;
+	check(p, m, &ev, &w);
+	fill(&ev, EVENT_EXEC); /* an alias exec whose argv has no NUL */
+	memcpy(ev.exec.filename, "/proc/self/exe", 15);
+	memset(ev.exec.args, 'w', sizeof(ev.exec.args));
+	ev.exec.args_len = (size_t)-1;
+	check(p, m, &ev, &w);
+	fill(&ev, EVENT_EXEC);
+	memcpy(ev.exec.filename, "/proc/1/exe", 12);
+	memcpy(ev.exec.args, "xmrig\0--donate-level", 21);
+	ev.exec.args_len = 21;
 	check(p, m, &ev, &w);
 	fill(&ev, EVENT_EXEC);
 	memcpy(ev.exec.filename, "/bin/sh", 8);
