@@ -454,11 +454,144 @@ out:
 	json_decref(body);
 }
 
+/* The member at a dotted path ("a.b.0.c": a number indexes an array), or NULL. */
+static json_t *at(json_t *o, const char *path)
+{
+	char seg[64];
+
+	while (o != NULL && *path) {
+		size_t n = strcspn(path, ".");
+		if (n == 0 || n >= sizeof(seg))
+			return NULL;
+		memcpy(seg, path, n);
+		seg[n] = 0;
+		if (json_is_array(o) && strspn(seg, "0123456789") == n)
+			o = json_array_get(o, (size_t)strtoul(seg, NULL, 10));
+		else
+			o = json_object_get(o, seg);
+		path += n + (path[n] == '.');
+	}
+	return o;
+}
+
+/* Adds to array dst the elements of src whose k1 (and k2 when given) values are not in it yet. */
+static void union_by(json_t *dst, json_t *src, const char *k1, const char *k2)
+{
+	size_t i, j;
+	json_t *e, *f;
+
+	if (!json_is_array(dst) || !json_is_array(src))
+		return;
+	json_array_foreach(src, i, e) {
+		int found = 0;
+		json_array_foreach(dst, j, f) {
+			if (json_equal(json_object_get(e, k1), json_object_get(f, k1)) &&
+			    (k2 == NULL || json_equal(json_object_get(e, k2), json_object_get(f, k2)))) {
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+			json_array_append(dst, e);
+	}
+}
+
+static int state_rank(const json_t *p)
+{
+	const char *s = json_string_value(json_object_get(p, "state"));
+
+	return s == NULL || strcmp(s, "learning") == 0 ? 0 : strcmp(s, "dryRun") == 0 ? 1 : 2;
+}
+
+/* Merges profile src (of another host) into dst, a profile with the same _id: the learned lists
+ * are united, the state is the least advanced (a model still learning somewhere learns), the
+ * creation time the earliest, overflows add up, and the host joins "hostnames". */
+static void profile_merge(json_t *dst, json_t *src)
+{
+	static const struct { const char *path, *k1, *k2; } lists[] = {
+		{ "processes.static", "path", NULL },
+		{ "network.behavioral.listeningPorts.0.portsData.ports", "port", "protocol" },
+		{ "network.behavioral.outboundPorts.ports", "port", "protocol" },
+		{ "network.behavioral.dnsQueries", "domainName", NULL },
+		{ "filesystem.behavioral", "path", NULL },
+	};
+	const char *c1 = json_string_value(json_object_get(dst, "created"));
+	const char *c2 = json_string_value(json_object_get(src, "created"));
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		union_by(at(dst, lists[i].path), at(src, lists[i].path), lists[i].k1, lists[i].k2);
+	if (state_rank(src) < state_rank(dst))
+		json_object_set(dst, "state", json_object_get(src, "state"));
+	if (c1 && c2 && strcmp(c2, c1) < 0)
+		json_object_set_new(dst, "created", json_string(c2));
+	if (json_is_integer(json_object_get(src, "learnedOverflow")))
+		json_object_set_new(dst, "learnedOverflow",
+				    json_integer(json_integer_value(json_object_get(dst, "learnedOverflow")) +
+						 json_integer_value(json_object_get(src, "learnedOverflow"))));
+	json_array_append(json_object_get(dst, "hostnames"), json_object_get(src, "hostname"));
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "_id"));
+	const char *y = json_string_value(json_object_get(*(json_t *const *)b, "_id"));
+
+	return strcmp(x ? x : "", y ? y : "");
+}
+
+/* One profile per _id (image, namespace, cluster), as Prisma lists them: the Defenders' models of
+ * it merged (profile_merge), ordered by _id, then paged. */
+static json_t *profiles_merged(json_t *rows, const struct store_rt_query *q, long *total)
+{
+	json_t *byid = json_object(), *out = json_array(), *e, *page;
+	json_t **v = NULL;
+	size_t i, n = 0;
+	const char *k;
+
+	json_array_foreach(rows, i, e) {
+		const char *id = json_string_value(json_object_get(e, "_id"));
+		json_t *m;
+		if (id == NULL)
+			continue;
+		if ((m = json_object_get(byid, id)) != NULL) {
+			profile_merge(m, e);
+			continue;
+		}
+		m = json_deep_copy(e);
+		json_object_set_new(m, "hostnames", json_pack("[O]", json_object_get(e, "hostname")));
+		json_object_set_new(byid, id, m);
+	}
+	v = calloc(json_object_size(byid) + 1, sizeof(*v));
+	json_object_foreach(byid, k, e) {
+		if (v == NULL)
+			break;
+		/* "hostname" stays only when one host has the model */
+		if (json_array_size(json_object_get(e, "hostnames")) > 1)
+			json_object_del(e, "hostname");
+		v[n++] = e;
+	}
+	if (v)
+		qsort(v, n, sizeof(*v), by_id);
+	*total = (long)n;
+	for (i = 0; v && i < n; i++) {
+		size_t idx = q->reverse ? n - 1 - i : i;
+		if ((long)i < q->offset)
+			continue;
+		if (q->limit > 0 && (long)json_array_size(out) >= q->limit)
+			break;
+		json_array_append(out, v[idx]);
+	}
+	page = out;
+	free(v);
+	json_decref(byid);
+	return page;
+}
+
 void api_rt_profiles(struct api_req *r)
 {
-	struct store_rt_query q = { .acknowledged = -1 };
+	struct store_rt_query q = { .acknowledged = -1 }, all;
 	char b[6][2048];
-	json_t *arr = NULL;
+	json_t *arr = NULL, *rows = NULL;
 	long total = 0;
 	int rc;
 
@@ -471,7 +604,18 @@ void api_rt_profiles(struct api_req *r)
 	filter(r, &q, STORE_RT_CLUSTER, "cluster", b[3], sizeof(b[3]));
 	filter(r, &q, STORE_RT_STATE, "state", b[4], sizeof(b[4]));
 	filter(r, &q, STORE_RT_ID, "id", b[5], sizeof(b[5]));
-	rc = r->c->store->ops->rt_profiles_query(r->c->store, &q, &arr, &total);
+	/* every host's model of every profile that passes the filters, merged here, then paged */
+	all = q;
+	all.offset = 0;
+	all.limit = 0;
+	all.reverse = 0;
+	rc = r->c->store->ops->rt_profiles_query(r->c->store, &all, &rows, &total);
+	if (rc == 0) {
+		arr = profiles_merged(rows, &q, &total);
+		if (arr == NULL)
+			rc = -ENOMEM;
+	}
+	json_decref(rows);
 	reply_list(r, rc, arr, total, "runtime profiles");
 }
 

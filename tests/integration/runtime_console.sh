@@ -167,6 +167,30 @@ check "acknowledge an unknown incident: 404" [ "$(code)" = 404 ]
 api GET "/api/v1/profiles/container?state=active" >"$T/p.json"
 check "profiles: a list with Total-Count" [ "$(code)|$(jq length "$T/p.json")|$(total)" = "200|0|0" ]
 check "profiles are shared.ContainerRuntimeProfile" valid -_shared.ContainerRuntimeProfile "$T/p.json"
+# the same model on two Defenders (seeded as the hub stores them): one profile, as Prisma lists it
+python3 - "$T/console/garrison.db" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+def prof(host, state, created, procs, dns):
+    return {"_id": "pm", "image": "nginx:1", "namespace": "", "cluster": "prod", "state": state,
+            "created": created, "processes": {"static": [{"path": p} for p in procs]},
+            "network": {"behavioral": {"listeningPorts": [{"app": "*", "portsData": {"ports": [{"port": 80, "protocol": "tcp"}]}}],
+                                       "outboundPorts": {"ports": []}, "dnsQueries": [{"domainName": d} for d in dns]}},
+            "filesystem": {"behavioral": []}, "learnedOverflow": 1}
+for host, state, created, procs, dns in (("node-a", "active", "2026-11-27T08:00:00Z", ["/usr/sbin/nginx", "/bin/sh"], ["a.example"]),
+                                         ("node-b", "learning", "2026-11-27T07:00:00Z", ["/usr/sbin/nginx", "/usr/bin/curl"], [])):
+    db.execute("INSERT INTO runtime_profiles(hostname,id,image,namespace,cluster,state,doc,updated) VALUES(?,?,?,?,?,?,?,0)",
+               (host, "pm", "nginx:1", "", "prod", state, json.dumps(prof(host, state, created, procs, dns))))
+db.commit()
+PY
+api GET "/api/v1/profiles/container?id=pm" >"$T/p.json"
+check "one profile for a model two Defenders learned" [ "$(jq length "$T/p.json")|$(total)" = "1|1" ]
+check "  its lists united, the least advanced state, the earliest creation, both hosts" \
+	[ "$(jq -r '.[0] | "\([.processes.static[].path]|join(",")) \([.network.behavioral.dnsQueries[].domainName]|join(",")) \(.network.behavioral.listeningPorts[0].portsData.ports|length) \(.state) \(.created) \(.hostnames|join(",")) \(.hostname) \(.learnedOverflow)"' "$T/p.json")" = \
+	  "/usr/sbin/nginx,/bin/sh,/usr/bin/curl a.example 1 learning 2026-11-27T07:00:00Z node-a,node-b null 2" ]
+api GET "/api/v1/profiles/container?id=pm&hostName=node-a" >"$T/p.json"
+check "  filtered by host: that host's model, with its hostname" \
+	[ "$(jq -r '.[0] | "\(.state) \(.hostname)"' "$T/p.json")|$(total)" = "active node-a|1" ]
 api POST /api/v1/profiles/container/learn >/dev/null
 check "relearn all: 200" [ "$(code)" = 200 ]
 api POST /api/v1/profiles/container/nope/learn >/dev/null
