@@ -1,6 +1,6 @@
 /*
  * common.bpf.h: what every sensor program shares: the ring buffer "events" and the per-CPU
- * counters (user space makes the three objects use one instance of each with bpf_map__reuse_fd),
+ * counters (user space makes the sensor objects use one instance of each with bpf_map__reuse_fd),
  * the self filter and the record header. Included by the bpf/ programs only.
  */
 #ifndef GARRISON_BPF_COMMON_H
@@ -44,16 +44,6 @@ static __always_inline void gev_count(__u32 idx)
 		*c += 1; /* per-CPU: no other writer */
 }
 
-/* Takes back one "seen" of type (a record reserved, then discarded on purpose). */
-static __always_inline void gev_unsee(__u32 type)
-{
-	__u32 idx = GEV_CNT_SEEN(type);
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-
-	if (c && *c > 0)
-		*c -= 1;
-}
-
 /* Reserves a record of size bytes for type, counting it as seen, or as lost when the ring buffer is
  * full. */
 static __always_inline void *gev_reserve(__u32 type, __u64 size)
@@ -73,6 +63,16 @@ static __always_inline __u64 gev_wake_flags(void)
 		return 0;
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 									       : BPF_RB_NO_WAKEUP;
+}
+
+/* Copies size bytes of a record built elsewhere (a per-CPU scratch) into the ring buffer, counting
+ * it as seen, or as lost when the ring buffer is full: for records whose length is known only at
+ * run time (bpf_ringbuf_reserve needs a constant). */
+static __always_inline void gev_output(__u32 type, void *rec, __u64 size)
+{
+	gev_count(GEV_CNT_SEEN(type));
+	if (bpf_ringbuf_output(&events, rec, size, gev_wake_flags()) != 0)
+		gev_count(GEV_CNT_LOST(type));
 }
 
 static __always_inline void gev_submit(void *e)

@@ -101,15 +101,6 @@ static __always_inline void *scratch_get(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-/* Copies size bytes of the record built in the scratch into the ring buffer, counting it as seen,
- * or as lost when the ring buffer is full. */
-static __always_inline void emit_sized(__u32 type, void *rec, __u64 size)
-{
-	gev_count(GEV_CNT_SEEN(type));
-	if (bpf_ringbuf_output(&events, rec, size, gev_wake_flags()) != 0)
-		gev_count(GEV_CNT_LOST(type));
-}
-
 /* Whether the current syscall is a 32-bit one (int 0x80 / sysenter of an ia32 task): its number
  * and registers mean something else. Counted, not decoded. */
 static __always_inline int is_ia32(void)
@@ -242,7 +233,7 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 	if (cap > 0 && bpf_probe_read_user(e->data, cap, buf) != 0)
 		cap = 0;
 	e->cap = cap;
-	emit_sized(GEV_DNS, e, offsetof(struct gev_dns, data) + cap);
+	gev_output(GEV_DNS, e, offsetof(struct gev_dns, data) + cap);
 }
 
 /* One message of sendmsg/sendmmsg: its name and its first iovec. */
@@ -394,11 +385,11 @@ static __always_inline void emit_file(const struct file_call *c, long ret)
 	if (c->op == GEV_FILE_RENAME) {
 		if (bpf_probe_read_user_str(e->path2, sizeof(e->path2), (void *)c->path2) < 0)
 			e->path2[0] = 0;
-		emit_sized(GEV_FILE, e, sizeof(*e));
+		gev_output(GEV_FILE, e, sizeof(*e));
 	} else {
 		if (n > GEV_PATH_MAX)
 			n = GEV_PATH_MAX;
-		emit_sized(GEV_FILE, e, offsetof(struct gev_file, path) + (n & (GEV_PATH_MAX * 2 - 1)));
+		gev_output(GEV_FILE, e, offsetof(struct gev_file, path) + (n & (GEV_PATH_MAX * 2 - 1)));
 	}
 }
 

@@ -175,7 +175,7 @@ void api_rt_policy_put(struct api_req *r)
 	const char *kind = kind_of(r);
 	const char *prefix = strcmp(kind, "host") == 0 ? CONSOLE_RUNTIME_USAGE_HOST :
 							   CONSOLE_RUNTIME_USAGE_CONTAINER;
-	json_t *body = NULL, *doc = NULL, *old = NULL, *rules, *ru, *msg;
+	json_t *body = NULL, *doc = NULL, *old = NULL, *rules, *ru;
 	struct usage_ctx u = { 0 };
 	long long rev = 0;
 	char err[512];
@@ -246,11 +246,9 @@ void api_rt_policy_put(struct api_req *r)
 	json_decref(u.seen);
 	log_info("api: %s stored the %s runtime policy (%zu rules, revision %lld)", r->user, kind,
 		 json_array_size(rules), rev);
-	msg = console_runtime_policy_message(r->c);
-	if (msg == NULL || hub_broadcast(r->c, msg) < 0)
+	if (console_runtime_push(r->c) < 0)
 		log_warn("api: the runtime policy (revision %lld) was not pushed to the Defenders; "
 			 "they get it at their next connection", rev);
-	json_decref(msg);
 	api_reply_raw(r, 200, "application/json", "", 0);
 out:
 	json_decref(body);
@@ -361,10 +359,7 @@ void api_rt_audits(struct api_req *r)
 		return;
 	/* sort: a member of shared.RuntimeAudit (time, hostname, attackType, ...), as Prisma's */
 	q.sort_path = api_query(r, "sort");
-	if (q.sort_path && (q.sort_path[0] == 0 || q.sort_path[0] == '.' || strlen(q.sort_path) > 128 ||
-			    strstr(q.sort_path, "..") || q.sort_path[strlen(q.sort_path) - 1] == '.' ||
-			    strspn(q.sort_path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._") !=
-				    strlen(q.sort_path))) {
+	if (q.sort_path && !store_sort_path_ok(q.sort_path)) {
 		api_error(r, 400, "sort must name a member of the audit (letters, digits, '_', '.' between "
 				  "segments), e.g. time, hostname or attackType");
 		return;
@@ -474,26 +469,41 @@ static json_t *at(json_t *o, const char *path)
 	return o;
 }
 
-/* Adds to array dst the elements of src whose k1 (and k2 when given) values are not in it yet. */
+/* The key of element e: its k1 (and k2) values as compact JSON, or NULL. */
+static char *elem_key(const json_t *e, const char *k1, const char *k2)
+{
+	json_t *k = json_pack("[O?,O?]", json_object_get(e, k1), k2 ? json_object_get(e, k2) : NULL);
+	char *t = k ? json_dumps(k, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+	json_decref(k);
+	return t;
+}
+
+/* Adds to array dst the elements of src whose k1 (and k2 when given) values are not in it yet;
+ * one pass over each (the keys of dst in a set), as lists hold up to thousands of entries and a
+ * profile may merge the models of many hosts. */
 static void union_by(json_t *dst, json_t *src, const char *k1, const char *k2)
 {
-	size_t i, j;
-	json_t *e, *f;
+	json_t *seen, *e;
+	size_t i;
 
-	if (!json_is_array(dst) || !json_is_array(src))
+	if (!json_is_array(dst) || !json_is_array(src) || (seen = json_object()) == NULL)
 		return;
-	json_array_foreach(src, i, e) {
-		int found = 0;
-		json_array_foreach(dst, j, f) {
-			if (json_equal(json_object_get(e, k1), json_object_get(f, k1)) &&
-			    (k2 == NULL || json_equal(json_object_get(e, k2), json_object_get(f, k2)))) {
-				found = 1;
-				break;
-			}
-		}
-		if (!found)
-			json_array_append(dst, e);
+	json_array_foreach(dst, i, e) {
+		char *t = elem_key(e, k1, k2);
+		if (t)
+			json_object_set_new(seen, t, json_true());
+		free(t);
 	}
+	json_array_foreach(src, i, e) {
+		char *t = elem_key(e, k1, k2);
+		if (t && json_object_get(seen, t) == NULL) {
+			json_object_set_new(seen, t, json_true());
+			json_array_append(dst, e);
+		}
+		free(t);
+	}
+	json_decref(seen);
 }
 
 static int state_rank(const json_t *p)

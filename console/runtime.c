@@ -379,14 +379,19 @@ int console_runtime_collection_changed(struct console *c, const char *name)
 		}
 		json_decref(doc);
 	}
-	if (changed) {
-		json_t *msg = console_runtime_policy_message(c);
-		if (msg == NULL || hub_broadcast(c, msg) < 0)
-			log_warn("runtime: the runtime policy was not pushed to the Defenders after collection %s "
-				 "changed; they get it at their next connection", name);
-		json_decref(msg);
-	}
+	if (changed && console_runtime_push(c) < 0)
+		log_warn("runtime: the runtime policy was not pushed to the Defenders after collection %s "
+			 "changed; they get it at their next connection", name);
 	return failed ? -EIO : changed;
+}
+
+int console_runtime_push(struct console *c)
+{
+	json_t *msg = console_runtime_policy_message(c);
+	int r = msg ? hub_broadcast(c, msg) : -ENOMEM;
+
+	json_decref(msg);
+	return r < 0 ? r : 0;
 }
 
 void console_runtime_prune(struct console *c)

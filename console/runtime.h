@@ -49,6 +49,9 @@ int console_runtime_resolve(struct console *c, json_t *doc, int strict, char *er
  * policies (or the defaults), each rule's collections replaced by the stored collection of that
  * name (All: the built-in; an unknown name is kept as given). New reference, or NULL. */
 json_t *console_runtime_policy_message(struct console *c);
+/* Sends the current runtime-policy message (console_runtime_policy_message) to every live
+ * Defender. 0, or a negative errno (the Defenders then get it at their next connection). */
+int console_runtime_push(struct console *c);
 /* After collection name changed: each stored runtime policy with a rule scoped by it is stored
  * again with the collection's new content (a new revision), and the policy is pushed to every
  * live Defender. Returns how many policies were re-stored (0: none uses it), or -EIO. */

@@ -156,6 +156,10 @@ enum store_rt_col {
 /* A runtime list request: each column passes when it equals one of its values (none: no
  * filter); from_ns/to_ns bound the time (0: unbounded); id selects one row (0: any). Rows are
  * ordered by time ascending (reverse: descending), ties by id; limit 0: every row. */
+/* A sort key that names a document member ("a.b": letters, digits, '_', segments joined by '.',
+ * at most 128 bytes): 1, else 0. Lists that sort by a member use it as the JSON path "$.<p>". */
+int store_sort_path_ok(const char *p);
+
 /* The workload columns of one stored audit, for a filter the database cannot express
  * (collections). Strings are "" when empty; valid during the call only. */
 struct store_rt_subject {

@@ -1525,7 +1525,7 @@ static int colls_sql(struct sqlq *q, struct collection *const *cs, size_t n, con
 	return q->err || q->sql.err ? -ENOMEM : exact;
 }
 
-static int sort_path_ok(const char *p)
+int store_sort_path_ok(const char *p)
 {
 	size_t n = p ? strlen(p) : 0;
 
@@ -1906,7 +1906,7 @@ static int ss_inv_query(struct store *base, const struct store_inv_query *iq,
 	if (iq->kind == NULL || (strcmp(iq->kind, "container") != 0 &&
 				 strcmp(iq->kind, "image") != 0 && strcmp(iq->kind, "host") != 0) ||
 	    iq->nclusters > 256 || iq->nnamespaces > 256 || iq->ncolls > 256 || iq->offset < 0 ||
-	    iq->limit < 0 || (iq->sort == STORE_INV_SORT_DOC && !sort_path_ok(iq->sort_path)))
+	    iq->limit < 0 || (iq->sort == STORE_INV_SORT_DOC && !store_sort_path_ok(iq->sort_path)))
 		return -EINVAL;
 	if ((r = where_sql(&w, iq)) < 0)
 		goto out;
@@ -2927,50 +2927,41 @@ static int rt_count(struct store_sqlite *s, const char *from, struct sqlq *where
 	return r;
 }
 
-/* Appends ORDER BY order (with DESC on every term when reverse) and LIMIT/OFFSET. */
-static void rt_order(struct sqlq *q, const char *const *terms, const struct store_rt_query *rq)
+/* Appends ORDER BY: the document member doc_path first when given (json_extract, case-insensitive;
+ * NULL: none), then terms, each with DESC when reverse; then LIMIT/OFFSET. */
+static void rt_order(struct sqlq *q, const char *doc_path, const char *const *terms,
+		     const struct store_rt_query *rq)
 {
+	const char *dir = rq->reverse ? " DESC" : " ASC";
 	char b[96];
 
 	q_cat(q, " ORDER BY ");
+	if (doc_path != NULL) {
+		char *path = malloc(strlen(doc_path) + 3);
+		if (path)
+			snprintf(path, strlen(doc_path) + 3, "$.%s", doc_path);
+		q_cat(q, "json_extract(doc, ");
+		q_bind(q, path);
+		q_cat(q, ") COLLATE NOCASE");
+		q_cat(q, dir);
+		q_cat(q, ", ");
+	}
 	for (size_t i = 0; terms[i]; i++) {
 		q_cat(q, i ? ", " : "");
 		q_cat(q, terms[i]);
-		q_cat(q, rq->reverse ? " DESC" : " ASC");
+		q_cat(q, dir);
 	}
 	snprintf(b, sizeof(b), " LIMIT %ld OFFSET %ld", rq->limit > 0 ? rq->limit : -1L,
 		 rq->offset > 0 ? rq->offset : 0L);
 	q_cat(q, b);
 }
 
-/* ORDER BY of an audits list: the document member asked for (rq->sort_path), then time and id. */
-static void rt_audit_order(struct sqlq *q, const struct store_rt_query *rq, int page)
-{
-	static const char *const order[] = { "time_ns", "id", NULL };
-	struct store_rt_query r = *rq;
-	const char *dir = rq->reverse ? " DESC" : " ASC";
+static const char *const audit_order[] = { "time_ns", "id", NULL };
 
-	if (!page) {
-		r.offset = 0;
-		r.limit = 0;
-	}
-	if (rq->sort_path == NULL || strcmp(rq->sort_path, "time") == 0) {
-		rt_order(q, order, &r);
-		return;
-	}
-	char *path = malloc(strlen(rq->sort_path) + 3);
-	if (path)
-		snprintf(path, strlen(rq->sort_path) + 3, "$.%s", rq->sort_path);
-	q_cat(q, " ORDER BY json_extract(doc, ");
-	q_bind(q, path);
-	q_cat(q, ") COLLATE NOCASE");
-	q_cat(q, dir);
-	/* the rest of rt_order: time, id and the page */
-	struct sqlq tail = { 0 };
-	rt_order(&tail, order, &r);
-	q_cat(q, ", ");
-	q_cat(q, tail.sql.p ? tail.sql.p + strlen(" ORDER BY ") : "id");
-	q_free(&tail);
+/* The document member an audits list is ordered by first: NULL for time (the time column). */
+static const char *audit_sort(const struct store_rt_query *rq)
+{
+	return rq->sort_path && strcmp(rq->sort_path, "time") != 0 ? rq->sort_path : NULL;
 }
 
 static json_t *rt_audit_doc(sqlite3_stmt *st, int id_col, int doc_col)
@@ -2998,7 +2989,7 @@ static int ss_rt_audits_query(struct store *base, const struct store_rt_query *r
 		return -ENOMEM;
 	if ((r = rt_where(&where, rq, rt_audit_cols, "time_ns", 1, 0)) < 0)
 		goto done;
-	if (rq->sort_path != NULL && !sort_path_ok(rq->sort_path)) {
+	if (rq->sort_path != NULL && !store_sort_path_ok(rq->sort_path)) {
 		r = -EINVAL;
 		goto done;
 	}
@@ -3012,7 +3003,7 @@ static int ss_rt_audits_query(struct store *base, const struct store_rt_query *r
 		q_cat(&q, "SELECT id, doc, hostname, cluster, namespace, image_name, container_name,"
 			  " container_id FROM runtime_audits");
 		q_append(&q, &where);
-		rt_audit_order(&q, &all, 0);
+		rt_order(&q, audit_sort(&all), audit_order, &all);
 		pthread_mutex_lock(&s->mu);
 		if ((r = q_prepare(s, &q, &st)) < 0)
 			goto out;
@@ -3038,7 +3029,7 @@ static int ss_rt_audits_query(struct store *base, const struct store_rt_query *r
 	}
 	q_cat(&q, "SELECT id, doc FROM runtime_audits");
 	q_append(&q, &where);
-	rt_audit_order(&q, rq, 1);
+	rt_order(&q, audit_sort(rq), audit_order, rq);
 	pthread_mutex_lock(&s->mu);
 	if ((r = rt_count(s, "runtime_audits", &where, total)) < 0 || (r = q_prepare(s, &q, &st)) < 0)
 		goto out;
@@ -3105,7 +3096,7 @@ static int ss_rt_incidents_query(struct store *base, const struct store_rt_query
 		  " container_name, image_name, first_ns, last_ns, acknowledged, count"
 		  " FROM runtime_incidents");
 	q_append(&q, &where);
-	rt_order(&q, order, rq);
+	rt_order(&q, NULL, order, rq);
 	pthread_mutex_lock(&s->mu);
 	if ((r = rt_count(s, "runtime_incidents", &where, total)) < 0 ||
 	    (r = q_prepare(s, &q, &st)) < 0)
@@ -3273,7 +3264,7 @@ static int ss_rt_profiles_query(struct store *base, const struct store_rt_query 
 		goto done;
 	q_cat(&q, "SELECT hostname, doc FROM runtime_profiles");
 	q_append(&q, &where);
-	rt_order(&q, order, rq);
+	rt_order(&q, NULL, order, rq);
 	pthread_mutex_lock(&s->mu);
 	if ((r = rt_count(s, "runtime_profiles", &where, total)) < 0 ||
 	    (r = q_prepare(s, &q, &st)) < 0)

@@ -95,6 +95,11 @@ static const struct {
 #define TCP_ESTABLISHED_ 1
 #define TCP_CLOSE_WAIT_ 8
 
+int event_exec_of_fd(const char *filename)
+{
+	return strncmp(filename, "/dev/fd/", 8) == 0 || strncmp(filename, "/proc/self/fd/", 14) == 0;
+}
+
 int event_stdio_connected(const struct event_stdio *s)
 {
 	return (s->mode & S_IFMT_BITS) == 0140000u && (s->family == AF_INET || s->family == AF_INET6) &&

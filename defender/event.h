@@ -142,6 +142,9 @@ int event_dns_parse_query(const uint8_t *msg, size_t len, char *out, size_t outl
 /* 1 when s is an IPv4/IPv6 socket connected to a peer (TCP ESTABLISHED or CLOSE_WAIT, or a
  * connected UDP socket), else 0. */
 int event_stdio_connected(const struct event_stdio *s);
+/* 1 when an exec's file name is a descriptor (/dev/fd/N, /proc/self/fd/N: fexecve, and runc
+ * running itself from a memfd), which names no program. */
+int event_exec_of_fd(const char *filename);
 
 /* The argv of an exec event as a JSON array of strings (new reference, or NULL when out of
  * memory). */

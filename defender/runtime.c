@@ -1455,8 +1455,7 @@ static const char *exec_alias(const struct event *ev, char *buf, size_t size)
 	const char *f = ev->exec.filename, *p;
 	size_t n;
 
-	if (strcmp(f, "/proc/self/exe") == 0 || strncmp(f, "/dev/fd/", 8) == 0 ||
-	    strncmp(f, "/proc/self/fd/", 14) == 0) {
+	if (strcmp(f, "/proc/self/exe") == 0 || event_exec_of_fd(f)) {
 		/* an alias */
 	} else if (strncmp(f, "/proc/", 6) == 0) {
 		p = f + 6;

@@ -166,7 +166,7 @@ int sensor_is_runtime_setup(const struct event *ev)
 
 	if (ev->type != EVENT_EXEC)
 		return 0;
-	if (strncmp(f, "/dev/fd/", 8) != 0 && strncmp(f, "/proc/self/fd/", 14) != 0)
+	if (!event_exec_of_fd(f))
 		return 0;
 	return strcmp(ev->comm, "runc") == 0 || strncmp(ev->comm, "runc:[", 6) == 0;
 }
