@@ -219,6 +219,27 @@ int main(int argc, char **argv)
 			cfg.ringbuf_bytes = v;
 		} else if (strcmp(a, "--queue") == 0 && parse_num(val, SENSOR_QUEUE_MAX, &v) == 0) {
 			cfg.queue_len = v;
+		} else if (strcmp(a, "--families") == 0) {
+			/* process, network, file, all, or a comma list: to split the overhead by family */
+			cfg.families = 0;
+			for (const char *f = val; *f;) {
+				size_t n = strcspn(f, ",");
+				if (n == 7 && strncmp(f, "process", n) == 0)
+					cfg.families |= SENSOR_PROCESS;
+				else if (n == 7 && strncmp(f, "network", n) == 0)
+					cfg.families |= SENSOR_NETWORK;
+				else if (n == 4 && strncmp(f, "file", n) == 0)
+					cfg.families |= SENSOR_FILE;
+				else if (n == 3 && strncmp(f, "all", n) == 0)
+					cfg.families |= SENSOR_ALL;
+				else
+					goto usage;
+				f += n + (f[n] == ',');
+			}
+			if (cfg.families == 0)
+				goto usage;
+		} else if (strcmp(a, "--fold-ms") == 0 && parse_num(val, SENSOR_FOLD_MAX_MS, &v) == 0) {
+			cfg.fold_ms = v == 0 ? -1 : (int)v; /* 0: folding off */
 		} else if (strcmp(a, "--seconds") == 0 && parse_num(val, 86400, &v) == 0) {
 			seconds = v;
 		} else if (strcmp(a, "--throttle-ms") == 0 && parse_num(val, 86400000, &v) == 0 && v > 0) {
@@ -282,7 +303,7 @@ int main(int argc, char **argv)
 				};
 				c.decisions++;
 				/* As the Defender's engine: a repeat is only counted. */
-				if (audit_throttle_repeat(thr, &k, ev->time_ns) == 1) {
+				if (audit_throttle_repeat(thr, &k, ev->time_ns, 1 + (uint64_t)ev->repeats) == 1) {
 					c.offered++;
 					goto counted;
 				}
@@ -301,7 +322,7 @@ int main(int argc, char **argv)
 				ar.pid = ev->tgid;
 				snprintf(ar.process_path, sizeof(ar.process_path), "%.255s",
 					 ev->type == EVENT_EXEC ? ev->exec.filename : ev->comm);
-				ar.count = 1;
+				ar.count = 1 + (uint64_t)ev->repeats;
 				if (audit_throttle_offer(thr, &ar) >= 0)
 					c.offered++;
 			}
@@ -344,6 +365,7 @@ out:
 	return rc;
 usage:
 	fprintf(stderr, "usage: sensor_engine [--models learn|active|drain|SECONDS] [--ringbuf BYTES] [--queue N]\n"
-			"       [--seconds N] [--throttle-ms MS]\n");
+			"       [--families process,network,file|all] [--fold-ms MS (0: off)] [--seconds N]\n"
+			"       [--throttle-ms MS]\n");
 	return 2;
 }

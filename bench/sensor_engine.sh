@@ -25,7 +25,10 @@
 # ("100000 200000 300000 400000 600000"), RATES_exec (""), SECONDS_STEP (3: paced steps last about
 # this long), N_EXEC (3000), N_MIXED_MAX (2000000), N_WORKLOAD (20000), OVERHEAD_STORM (workload; or mixed, open,
 # connect, exec), OVERHEAD_MODELS (learn; drain: the sensor alone, events read and not evaluated),
-# REPEAT (5), RINGBUF
+# OVERHEAD_FAMILIES (all; or a comma list of process, network, file: to split the overhead; none:
+# no engine on either side, which shows the measurement's own bias and noise),
+# FOLD_MS (the overhead part's fold window: 1000, the Defender's default; 0: off; the other parts
+# measure the pipeline itself and run without folding, every event distinct), REPEAT (5), RINGBUF
 # (16777216), QUEUE (8192), STORM_CPU (0), ENGINE_CPU (1), WORK (a new /tmp/h3-engine.XXXXXX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +47,8 @@ N_MIXED_MAX=${N_MIXED_MAX:-2000000}
 N_WORKLOAD=${N_WORKLOAD:-20000}
 OVERHEAD_STORM=${OVERHEAD_STORM:-workload}
 OVERHEAD_MODELS=${OVERHEAD_MODELS:-learn}
+OVERHEAD_FAMILIES=${OVERHEAD_FAMILIES:-all}
+FOLD_MS=${FOLD_MS:-1000}
 REPEAT=${REPEAT:-5}
 RINGBUF=${RINGBUF:-16777216}
 QUEUE=${QUEUE:-8192}
@@ -84,8 +89,9 @@ gen() {
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG" taskset -c "$STORM_CPU" "$GEN" "$@"
 }
 
-engine_start() { # MODELS
-	taskset -c "$ENGINE_CPU" "$ENGINE" --models "$1" --ringbuf "$RINGBUF" --queue "$QUEUE" \
+engine_start() { # MODELS [FAMILIES [FOLD_MS]]
+	taskset -c "$ENGINE_CPU" "$ENGINE" --models "$1" --families "${2:-all}" --fold-ms "${3:-0}" \
+		--ringbuf "$RINGBUF" --queue "$QUEUE" \
 		>"$WORK/engine.out" 2>"$WORK/engine.err" &
 	ENGINE_PID=$!
 	for _ in $(seq 1 200); do grep -q ready "$WORK/engine.err" 2>/dev/null && break; sleep 0.05; done
@@ -199,7 +205,7 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	# Interleaved pairs (without, then with a freshly started engine) so that the drift of a
 	# shared machine hits both sides alike; wall time and CPU time (storm + its children).
 	echo
-	echo "overhead (engine with the Defender's defaults: 8 MiB ring buffer, 4096 queue slots, models $OVERHEAD_MODELS):"
+	echo "overhead (engine with the Defender's defaults: 8 MiB ring buffer, 4096 queue slots, fold $FOLD_MS ms, models $OVERHEAD_MODELS, families $OVERHEAD_FAMILIES):"
 	echo "$OVERHEAD_STORM storm of $N_WORKLOAD rounds, $REPEAT interleaved pairs"
 	case $OVERHEAD_STORM in
 	readonly) oarg=/etc/hostname ;;
@@ -212,7 +218,11 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	: >"$WORK/mem"
 	for _ in $(seq 1 "$REPEAT"); do
 		gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/base"
-		RINGBUF=$((8 << 20)) QUEUE=4096 engine_start "$OVERHEAD_MODELS"
+		if [ "$OVERHEAD_FAMILIES" = none ]; then
+			gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/with"
+			continue
+		fi
+		RINGBUF=$((8 << 20)) QUEUE=4096 engine_start "$OVERHEAD_MODELS" "$OVERHEAD_FAMILIES" "$FOLD_MS"
 		a=$(snap)
 		gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/with"
 		sleep 0.3
@@ -228,5 +238,10 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	echo "with    (wall s, cpu s): $(tr '\n' ';' <"$WORK/with")"
 	awk -v b="$mb" -v w="$mw" 'BEGIN { printf "wall: median without %.3f s, with %.3f s, ratio %.3f (overhead %+.1f%%)\n", b, w, w / b, (w / b - 1) * 100 }'
 	awk -v b="$cb" -v w="$cw" 'BEGIN { printf "CPU:  median without %.3f s, with %.3f s, ratio %.3f (overhead %+.1f%%)\n", b, w, w / b, (w / b - 1) * 100 }'
-	jq -s -r '"engine per run: seen \(map(.seen) | add / length | floor), lost \(map(.lost) | add), dropped \(map(.dropped) | add), engine CPU \(map(.cpu) | add / length) s; VmRSS \(map(.rss) | max) MiB (RssAnon \(map(.anon) | max) MiB; the ring buffer counts twice in RssFile), VmHWM \(map(.hwm) | max) MiB"' "$WORK/mem"
+	# Each pair's own ratio: the drift between pairs cancels out; the quartiles show the spread.
+	paste -d' ' "$WORK/base" "$WORK/with" | awk '{ print $3 / $1 }' | sort -g | awk '
+		{ v[NR] = $1 }
+		function q(p,  i, f) { i = 1 + (NR - 1) * p; f = int(i); return v[f] + (i - f) * (v[f + 1 < NR ? f + 1 : NR] - v[f]) }
+		END { printf "pairs: wall ratio median %.3f (overhead %+.1f%%), quartiles %.3f to %.3f, %d pairs\n", q(0.5), (q(0.5) - 1) * 100, q(0.25), q(0.75), NR }'
+	[ -s "$WORK/mem" ] && jq -s -r '"engine per run: seen \(map(.seen) | add / length | floor), lost \(map(.lost) | add), dropped \(map(.dropped) | add), engine CPU \(map(.cpu) | add / length) s; VmRSS \(map(.rss) | max) MiB (RssAnon \(map(.anon) | max) MiB; the ring buffer counts twice in RssFile), VmHWM \(map(.hwm) | max) MiB"' "$WORK/mem"
 fi

@@ -95,7 +95,7 @@ static __always_inline void gev_fill_hdr(struct gev_hdr *h, __u32 type)
 	h->tgid = pt >> 32;
 	h->uid = (__u32)ug;
 	h->gid = ug >> 32;
-	h->pad = 0;
+	h->repeats = 0;
 	h->ts_ns = bpf_ktime_get_boot_ns();
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));

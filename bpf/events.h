@@ -35,12 +35,14 @@ enum gev_type {
 };
 
 /* Counters in the per-CPU array "counters": index GEV_CNT_SEEN(t) counts the records of type t the
- * programs tried to emit, GEV_CNT_LOST(t) those the ring buffer had no room for; GEV_CNT_IA32 the
+ * programs tried to emit, GEV_CNT_LOST(t) those the ring buffer had no room for, GEV_CNT_FOLDED(t)
+ * the occurrences folded into a record of the same key (see struct gev_fold_key); GEV_CNT_IA32 the
  * 32-bit (ia32) syscalls of watched numbers that were not decoded. */
-#define GEV_CNT_SEEN(t) ((t) * 2)
-#define GEV_CNT_LOST(t) ((t) * 2 + 1)
-#define GEV_CNT_IA32 (GEV_TYPE_MAX * 2)
-#define GEV_CNT_MAX (GEV_TYPE_MAX * 2 + 1)
+#define GEV_CNT_SEEN(t) ((t) * 3)
+#define GEV_CNT_LOST(t) ((t) * 3 + 1)
+#define GEV_CNT_FOLDED(t) ((t) * 3 + 2)
+#define GEV_CNT_IA32 (GEV_TYPE_MAX * 3)
+#define GEV_CNT_MAX (GEV_TYPE_MAX * 3 + 1)
 
 /* gev_exec.flags */
 #define GEV_EXEC_ARGS_TRUNC 0x1 /* argv was longer than GEV_ARGS_MAX */
@@ -60,7 +62,7 @@ struct gev_hdr {
 	__u32 tgid;      /* process id */
 	__u32 uid;
 	__u32 gid;
-	__u32 pad;
+	__u32 repeats;   /* occurrences of the same key folded into this record (see gev_fold_key) */
 	__u64 ts_ns;     /* CLOCK_BOOTTIME */
 	__u64 cgroup_id; /* cgroup v2 id (inode of the cgroup directory) */
 	char comm[GEV_COMM_MAX];
@@ -136,5 +138,42 @@ struct gev_file {
 	char path[GEV_PATH_MAX];
 	char path2[GEV_PATH_MAX];
 };
+
+/*
+ * Folding. A connect, a DNS query or an open for writing of an absolute path that repeats one
+ * reported less than fold_ns ago (same process image, cgroup, user and content) is not written to
+ * the ring buffer: the map "folds" counts it under that key, and the next record of the key
+ * carries the count (gev_hdr.repeats). User space collects the counts of keys that went quiet
+ * (lookup and delete) and delivers them as one more occurrence. Content is the record's fields
+ * after the header, with the fields that vary between identical operations zeroed
+ * (an open's result, a connect's descriptor, a DNS query's id), then the path or the query; a
+ * record whose content does not fit GEV_FOLD_MAX bytes is never folded.
+ */
+#define GEV_FOLD_MAX 128
+
+struct gev_fold_key {
+	__u64 cgroup_id;
+	__u64 mm;        /* address of the process's mm_struct: an exec makes a new one */
+	__u32 tgid;
+	__u32 uid;
+	__u32 type;      /* GEV_CONNECT, GEV_DNS or GEV_FILE */
+	__u32 len;       /* bytes of content used; the rest is zero */
+	__u8 content[GEV_FOLD_MAX];
+};
+
+struct gev_fold_val {
+	__u64 report_ns; /* the key's last record (CLOCK_BOOTTIME) */
+	__u64 last_ns;   /* its last occurrence */
+	__u64 repeats;   /* occurrences folded since that record */
+	__u32 pid;       /* of the last record: what a collected count is reported with */
+	__u32 gid;
+	char comm[GEV_COMM_MAX];
+};
+
+/* Content layouts: struct gev_file from op to pad, then the path; struct gev_net from ret to addr;
+ * struct gev_dns from family to addr, then data from its third byte. */
+#define GEV_FOLD_FILE_FIXED 24
+#define GEV_FOLD_NET_LEN 32
+#define GEV_FOLD_DNS_FIXED 32
 
 #endif

@@ -79,6 +79,18 @@ struct {
 	__type(value, __u8);
 } dns_socks SEC(".maps");
 
+/* Set by user space before load: the fold window (see struct gev_fold_key in events.h); 0: off. */
+const volatile __u64 fold_ns = 0;
+
+/* Folded occurrences per key (events.h). LRU: a key evicted with a count pending loses that count
+ * (the kernel's folded counter still has it). Resized by user space before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct gev_fold_key);
+	__type(value, struct gev_fold_val);
+} folds SEC(".maps");
+
 /* Records with a string or payload are built here, then copied into the ring buffer with their
  * used length only (bpf_ringbuf_output): a short path writes two cache lines of the ring, not six,
  * and the ring buffer is memory the reader's CPU owns, so each line written is a miss. */
@@ -87,18 +99,108 @@ union scratch_rec {
 	struct gev_dns dns;
 };
 
+struct scratch {
+	union scratch_rec rec;
+	struct gev_fold_key key;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, union scratch_rec);
+	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-static __always_inline void *scratch_get(void)
+static __always_inline struct scratch *scratch_get(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* The content of each folded type (events.h): the record's fields after the header. */
+struct fold_file {
+	__u32 op;
+	__s32 ret; /* 0: an open's descriptor varies */
+	__u32 flags;
+	__u32 mode;
+	__s32 dirfd;
+	__u32 pad;
+	char path[GEV_FOLD_MAX - GEV_FOLD_FILE_FIXED];
+};
+
+struct fold_net {
+	__s32 ret;
+	__s32 fd; /* 0 */
+	__u16 family;
+	__u16 port;
+	__u8 proto;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+struct fold_dns {
+	__u16 family;
+	__u16 port;
+	__u32 len;
+	__u32 cap;
+	__u32 pad;
+	__u8 addr[16];
+	__u8 data[GEV_FOLD_MAX - GEV_FOLD_DNS_FIXED]; /* from the payload's third byte (after the id) */
+};
+
+/* Zeroes k and sets who: the cgroup, the process image, the process and its user. */
+static __always_inline void fold_key_init(struct gev_fold_key *k, __u32 type)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	__builtin_memset(k, 0, sizeof(*k));
+	k->cgroup_id = bpf_get_current_cgroup_id();
+	k->mm = (__u64)t->mm;
+	k->tgid = bpf_get_current_pid_tgid() >> 32;
+	k->uid = (__u32)bpf_get_current_uid_gid();
+	k->type = type;
+}
+
+/* 1 when this occurrence of k was folded (nothing to write); 0 when it is to be reported, with
+ * *repeats the occurrences folded since the key's last record. Counts are taken with atomic adds:
+ * threads of one process on two CPUs share a key. */
+static __always_inline int fold(const struct gev_fold_key *k, __u32 *repeats)
+{
+	struct gev_fold_val *v, nv = {};
+	__u64 now, r;
+
+	*repeats = 0;
+	if (fold_ns == 0)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	v = bpf_map_lookup_elem(&folds, k);
+	if (v) {
+		if (now - v->report_ns < fold_ns) {
+			__sync_fetch_and_add(&v->repeats, 1);
+			v->last_ns = now;
+			gev_count(GEV_CNT_FOLDED(k->type));
+			return 1;
+		}
+		/* Take what was counted; what another CPU adds meanwhile stays for the next time. */
+		r = v->repeats;
+		if (r)
+			__sync_fetch_and_add(&v->repeats, -r);
+		*repeats = r > 0xffffffffULL ? 0xffffffffU : (__u32)r;
+		v->report_ns = now;
+		v->last_ns = now;
+		v->pid = (__u32)bpf_get_current_pid_tgid();
+		v->gid = bpf_get_current_uid_gid() >> 32;
+		bpf_get_current_comm(v->comm, sizeof(v->comm));
+		return 0;
+	}
+	nv.report_ns = now;
+	nv.last_ns = now;
+	nv.pid = (__u32)bpf_get_current_pid_tgid();
+	nv.gid = bpf_get_current_uid_gid() >> 32;
+	bpf_get_current_comm(nv.comm, sizeof(nv.comm));
+	bpf_map_update_elem(&folds, k, &nv, BPF_NOEXIST);
+	return 0;
 }
 
 /* Whether the current syscall is a 32-bit one (int 0x80 / sysenter of an ia32 task): its number
@@ -202,11 +304,13 @@ static __always_inline void sock_local(struct sock *sk, struct gev_net *e)
 
 static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, const void *buf, __u64 len)
 {
+	struct scratch *sc;
 	struct gev_dns *e;
 	struct sock *sk;
 	__u16 family = 0, port = 0;
 	__u8 addr[16] = {};
 	__u64 cap;
+	__u32 rep = 0;
 
 	if (uaddr) {
 		if (read_sockaddr(uaddr, alen, &family, &port, addr) != 0 || port != 53)
@@ -220,10 +324,10 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 		    sock_peer(sk, &family, &port, addr) != 0 || port != 53)
 			return;
 	}
-	e = scratch_get();
-	if (!e)
+	sc = scratch_get();
+	if (!sc)
 		return;
-	gev_fill_hdr(&e->h, GEV_DNS);
+	e = &sc->rec.dns;
 	e->family = family;
 	e->port = port;
 	e->len = len > 0xffffffffULL ? 0xffffffffU : (__u32)len;
@@ -233,6 +337,24 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 	if (cap > 0 && bpf_probe_read_user(e->data, cap, buf) != 0)
 		cap = 0;
 	e->cap = cap;
+	if (fold_ns && cap > 2 && cap - 2 <= sizeof(((struct fold_dns *)0)->data)) {
+		struct fold_dns *f = (struct fold_dns *)sc->key.content;
+		__u32 n = (cap - 2) & (GEV_FOLD_MAX - 1);
+
+		fold_key_init(&sc->key, GEV_DNS);
+		f->family = family;
+		f->port = port;
+		f->len = e->len;
+		f->cap = cap;
+		__builtin_memcpy(f->addr, addr, 16);
+		sc->key.len = GEV_FOLD_DNS_FIXED + n;
+		/* Unfoldable (cannot happen: the bytes are in the scratch): reported as it is. */
+		if (n > 0 && n <= sizeof(f->data) && bpf_probe_read_kernel(f->data, n, e->data + 2) == 0 &&
+		    fold(&sc->key, &rep))
+			return;
+	}
+	gev_fill_hdr(&e->h, GEV_DNS);
+	e->h.repeats = rep;
 	gev_output(GEV_DNS, e, offsetof(struct gev_dns, data) + cap);
 }
 
@@ -290,7 +412,9 @@ static __always_inline void net_exit(struct pt_regs *regs, long id, long ret)
 	struct gev_net *e;
 	__u16 family = 0, port = 0;
 	__u8 addr[16] = {};
-	__u32 type;
+	__u32 type, rep = 0;
+	__u8 proto = 0;
+	struct scratch *sc;
 
 	if (id != NR_connect && ret != 0)
 		return;
@@ -304,6 +428,27 @@ static __always_inline void net_exit(struct pt_regs *regs, long id, long ret)
 			return;
 		}
 		type = GEV_CONNECT;
+		proto = sk ? BPF_CORE_READ(sk, sk_protocol) : 0;
+		/* Before folding: a folded connect's socket may be new. */
+		if (ret == 0 && proto == IPPROTO_UDP_ && port == 53) {
+			__u64 k = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
+			__u8 one = 1;
+			bpf_map_update_elem(&dns_socks, &k, &one, BPF_ANY);
+		}
+		sc = fold_ns ? scratch_get() : NULL;
+		if (sc) {
+			struct fold_net *f = (struct fold_net *)sc->key.content;
+
+			fold_key_init(&sc->key, GEV_CONNECT);
+			f->ret = ret;
+			f->family = family;
+			f->port = port;
+			f->proto = proto;
+			__builtin_memcpy(f->addr, addr, 16);
+			sc->key.len = GEV_FOLD_NET_LEN;
+			if (fold(&sc->key, &rep))
+				return;
+		}
 	} else if (id == NR_listen) {
 		if (!sk)
 			return;
@@ -317,6 +462,7 @@ static __always_inline void net_exit(struct pt_regs *regs, long id, long ret)
 	if (!e)
 		return;
 	gev_fill_hdr(&e->h, type);
+	e->h.repeats = rep;
 	e->ret = ret;
 	e->fd = fd;
 	e->pad[0] = e->pad[1] = e->pad[2] = 0;
@@ -324,12 +470,7 @@ static __always_inline void net_exit(struct pt_regs *regs, long id, long ret)
 		e->family = family;
 		e->port = port;
 		__builtin_memcpy(e->addr, addr, 16);
-		e->proto = sk ? BPF_CORE_READ(sk, sk_protocol) : 0;
-		if (ret == 0 && e->proto == IPPROTO_UDP_ && port == 53) {
-			__u64 k = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
-			__u8 one = 1;
-			bpf_map_update_elem(&dns_socks, &k, &one, BPF_ANY);
-		}
+		e->proto = proto;
 	} else {
 		sock_local(sk, e);
 	}
@@ -363,11 +504,14 @@ static __always_inline int is_dev_null(const char *p)
  * whole, with path2 at its fixed offset. */
 static __always_inline void emit_file(const struct file_call *c, long ret)
 {
-	struct gev_file *e = scratch_get();
+	struct scratch *sc = scratch_get();
+	struct gev_file *e;
+	__u32 rep = 0;
 	long n;
 
-	if (!e)
+	if (!sc)
 		return;
+	e = &sc->rec.file;
 	n = bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)c->path);
 	if (n <= 0) {
 		e->path[0] = 0;
@@ -375,7 +519,24 @@ static __always_inline void emit_file(const struct file_call *c, long ret)
 	}
 	if (c->op == GEV_FILE_OPEN && is_dev_null(e->path))
 		return;
+	/* Only opens of absolute paths fold: a relative one names another file after a chdir. */
+	if (fold_ns && c->op == GEV_FILE_OPEN && e->path[0] == '/' &&
+	    n <= (long)sizeof(((struct fold_file *)0)->path)) {
+		struct fold_file *f = (struct fold_file *)sc->key.content;
+		__u32 m = (__u32)n & (GEV_FOLD_MAX - 1);
+
+		fold_key_init(&sc->key, GEV_FILE);
+		f->op = c->op;
+		f->flags = c->flags;
+		f->mode = c->mode;
+		f->dirfd = c->dirfd;
+		sc->key.len = GEV_FOLD_FILE_FIXED + m;
+		if (m > 0 && m <= sizeof(f->path) && bpf_probe_read_kernel(f->path, m, e->path) == 0 &&
+		    fold(&sc->key, &rep))
+			return;
+	}
 	gev_fill_hdr(&e->h, GEV_FILE);
+	e->h.repeats = rep;
 	e->op = c->op;
 	e->ret = ret;
 	e->flags = c->flags;

@@ -125,7 +125,8 @@ struct window {
 	struct window *chain;       /* same bucket */
 	uint64_t hash;
 	uint64_t start, last;
-	uint64_t count;
+	uint64_t count;   /* occurrences in the window */
+	uint64_t emitted; /* the count the first record said */
 	struct audit_record rec;
 };
 
@@ -254,7 +255,7 @@ static int window_close(struct audit_throttle *t, struct window *w)
 	struct window **pp = &t->buckets[w->hash & (t->nbuckets - 1)];
 	int emitted = 0;
 
-	if (w->count > 1) {
+	if (w->count > w->emitted) {
 		w->rec.count = w->count;
 		w->rec.first_ns = w->start;
 		w->rec.time_ns = w->last;
@@ -304,14 +305,15 @@ static struct window *window_find(struct audit_throttle *t, const char *const p[
 	return NULL;
 }
 
-static void window_count(struct window *w, uint64_t time_ns)
+static void window_count(struct window *w, uint64_t time_ns, uint64_t n)
 {
-	w->count++;
+	w->count = w->count + n < w->count ? UINT64_MAX : w->count + n;
 	if (time_ns > w->last)
 		w->last = time_ns;
 }
 
-int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, uint64_t time_ns)
+int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, uint64_t time_ns,
+			 uint64_t n)
 {
 	const char *p[KEY_PARTS];
 	struct window *w;
@@ -321,7 +323,7 @@ int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, u
 	w = window_find(t, p, key_hash(p));
 	if (w == NULL)
 		return 0;
-	window_count(w, time_ns);
+	window_count(w, time_ns, n ? n : 1);
 	return 1;
 }
 
@@ -338,7 +340,7 @@ int audit_throttle_offer(struct audit_throttle *t, const struct audit_record *r)
 	key_parts(&k, p);
 	h = key_hash(p);
 	if ((w = window_find(t, p, h)) != NULL) {
-		window_count(w, r->time_ns);
+		window_count(w, r->time_ns, r->count ? r->count : 1);
 		return 0;
 	}
 	if (t->n == t->max)
@@ -348,7 +350,7 @@ int audit_throttle_offer(struct audit_throttle *t, const struct audit_record *r)
 		return -ENOMEM;
 	w->hash = h;
 	w->start = w->last = r->time_ns;
-	w->count = 1;
+	w->count = w->emitted = r->count ? r->count : 1;
 	w->rec = *r;
 	w->chain = t->buckets[h & (t->nbuckets - 1)];
 	t->buckets[h & (t->nbuckets - 1)] = w;
@@ -363,7 +365,7 @@ int audit_throttle_offer(struct audit_throttle *t, const struct audit_record *r)
 	if (end < t->next_end)
 		t->next_end = end;
 	first = *r;
-	first.count = 1;
+	first.count = w->count;
 	t->emit(&first, t->arg);
 	return 1;
 }

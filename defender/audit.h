@@ -44,7 +44,8 @@ struct audit_record {
 	uint32_t pid;
 	char process_path[256];
 	char user[64];
-	uint64_t count;        /* 1 for a first audit, the total for a throttle update */
+	uint64_t count;        /* occurrences: a first audit's own (1, or more for a folded event), the
+				* window's total for a throttle update */
 	uint64_t first_ns;     /* a throttle update: the time of its window's first audit; else 0 */
 };
 
@@ -80,13 +81,16 @@ struct audit_key {
 };
 
 /* The cheap path for a caller that has not built its record yet: when an open window has key k
- * at time_ns (windows that ended by then are closed first), counts the repeat into it and returns
- * 1; else returns 0 and the caller builds the record and offers it. Strings longer than the
- * record's fields compare as the record would hold them (cut). */
-int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, uint64_t time_ns);
-/* Offers r at r->time_ns. Windows that ended by then are closed first (their updates emitted).
- * Returns 1 when r was emitted (first of its window), 0 when it was counted into a window, or
- * -ENOMEM. */
+ * at time_ns (windows that ended by then are closed first), counts n occurrences (0 counts as 1)
+ * into it and returns 1; else returns 0 and the caller builds the record and offers it. Strings
+ * longer than the record's fields compare as the record would hold them (cut). */
+int audit_throttle_repeat(struct audit_throttle *t, const struct audit_key *k, uint64_t time_ns,
+			 uint64_t n);
+/* Offers r at r->time_ns, standing for r->count occurrences (0 counts as 1: an event the sensor
+ * folded stands for several). Windows that ended by then are closed first (their updates
+ * emitted). The first of a window is emitted at once with its own count; the window's update, at
+ * its end, only when more occurred. Returns 1 when r was emitted (first of its window), 0 when it
+ * was counted into a window, or -ENOMEM. */
 int audit_throttle_offer(struct audit_throttle *t, const struct audit_record *r);
 /* Closes every window that ended by now_ns (UINT64_MAX: all), emitting updates for those with
  * repeats. Returns the number of updates emitted. */

@@ -192,6 +192,8 @@ json_t *event_to_json(const struct event *ev)
 	r |= set(o, "uid", json_integer(ev->uid));
 	r |= set(o, "gid", json_integer(ev->gid));
 	r |= set(o, "comm", str_json(ev->comm, sizeof(ev->comm)));
+	if (ev->repeats)
+		r |= set(o, "repeats", json_integer(ev->repeats));
 	switch (ev->type) {
 	case EVENT_EXEC:
 		r |= set(o, "ppid", json_integer(ev->exec.ppid));
@@ -488,6 +490,7 @@ int event_from_json(const json_t *obj, struct event *ev, char *errmsg, size_t er
 	ev->uid = (uint32_t)get_int(&c, "uid", 0, UINT32_MAX);
 	ev->gid = (uint32_t)get_int(&c, "gid", 0, UINT32_MAX);
 	get_str(&c, "comm", ev->comm, sizeof(ev->comm));
+	ev->repeats = (uint32_t)get_int(&c, "repeats", 0, UINT32_MAX);
 	switch (ev->type) {
 	case EVENT_EXEC:
 		ev->exec.ppid = (uint32_t)get_int(&c, "ppid", 0, UINT32_MAX);

@@ -10,7 +10,7 @@
  *
  * JSON shape (every event): {"type":"exec|exit|connect|listen|bind|dns|file", "time_ns":N (Unix
  * epoch), "cgroup_id":N, "container":"<64 hex>" or "" for the host, "pid","tgid","uid","gid":N,
- * "comm":S, then per type:
+ * "comm":S, "repeats":N (only when more than 0), then per type:
  *   exec:    "ppid","filename","argv":[S...],"argv_truncated","start_ns" (Unix epoch),"exe_ino",
  *            "exe_dev","exe_mtime","exe_ctime" (Unix seconds),"runtime_setup" (runc's own exec),
  *            "stdio": three objects, the new image's descriptors 0, 1, 2: {"type":T} with T one of
@@ -80,6 +80,9 @@ struct event {
 	char container[EVENT_CONTAINER_MAX];
 	int container_known;
 	uint32_t pid, tgid, uid, gid;
+	/* More occurrences of this very operation that the sensor folded into this event (eBPF: same
+	 * process image, cgroup, user and content within the fold window): it stands for 1 + repeats. */
+	uint32_t repeats;
 	char comm[EVENT_COMM_MAX + 1];
 	union {
 		struct {

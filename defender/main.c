@@ -118,7 +118,9 @@ static void usage(FILE *f)
 		   "  GARRISON_MODEL_DRYRUN_SEC  dry run after learning (default 0)\n"
 		   "  GARRISON_AUDIT_THROTTLE_SEC  window that merges repeated audits (default 60)\n"
 		   "  GARRISON_AUDIT_SPOOL_MB  bound of the audit spool in the data directory (default 64)\n"
-		   "  GARRISON_SENSOR_RINGBUF_MB  eBPF ring buffer, a power of two (default 4)\n");
+		   "  GARRISON_SENSOR_RINGBUF_MB  eBPF ring buffer, a power of two (default 4)\n"
+		   "  GARRISON_SENSOR_FOLD_MS  repeats of a reported connect, DNS query or write open by one\n"
+		   "                        process within this window are counted, not sent (default 1000; 0: off)\n");
 }
 
 /* Parses wss://host:port (host may be [v6]). 0 or -EINVAL. */

@@ -114,6 +114,7 @@ struct rtengine {
 	uint64_t learn_ns, dryrun_ns, throttle_ns, spool_bytes;
 	int hold_ms, profiles_ms, replay_lossless;
 	size_t ringbuf_bytes;   /* the bpf sensor's ring buffer (0: the sensor's default) */
+	int fold_ms;            /* the bpf sensor's fold window (0: default, negative: off) */
 	size_t hold_max;
 	rtengine_wake_fn wake;
 	void *wake_arg;
@@ -792,7 +793,7 @@ static void audit(struct rtengine *e, const struct event *ev, const struct wl *w
 	uint64_t now = ev->time_ns ? ev->time_ns : engine_now_ns(e);
 
 	/* A repeat within its throttle window is only counted: no record to build. */
-	if (audit_throttle_repeat(e->throttle, &k, now) == 1)
+	if (audit_throttle_repeat(e->throttle, &k, now, 1 + (uint64_t)ev->repeats) == 1)
 		return;
 	memset(&r, 0, sizeof(r));
 	r.time_ns = now;
@@ -827,7 +828,7 @@ static void audit(struct rtengine *e, const struct event *ev, const struct wl *w
 		snprintf(r.user, sizeof(r.user), "root");
 	else
 		snprintf(r.user, sizeof(r.user), "%" PRIu32, ev->uid);
-	r.count = 1;
+	r.count = 1 + (uint64_t)ev->repeats;
 	if (audit_throttle_offer(e->throttle, &r) < 0)
 		log_warn("runtime: out of memory for the audit throttle; an audit is lost");
 }
@@ -1346,7 +1347,7 @@ static uint64_t env_sec(const char *name, uint64_t def)
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || *end || s[0] == '-' || v > 10ull * 365 * 86400) {
-		log_warn("runtime: %s=%s is not a number of seconds; using %" PRIu64, name, s, def);
+		log_warn("runtime: %s=%s is not a whole number in range; using %" PRIu64, name, s, def);
 		return def;
 	}
 	return (uint64_t)v;
@@ -1366,6 +1367,13 @@ void rtengine_config_env(struct rtengine_config *c)
 	c->throttle_ns = env_sec("GARRISON_AUDIT_THROTTLE_SEC", 60) * NS_PER_SEC;
 	c->spool_bytes = env_sec("GARRISON_AUDIT_SPOOL_MB", 64) << 20;
 	c->ringbuf_bytes = (size_t)env_sec("GARRISON_SENSOR_RINGBUF_MB", 4) << 20;
+	uint64_t fold = env_sec("GARRISON_SENSOR_FOLD_MS", SENSOR_DEFAULT_FOLD_MS);
+	if (fold > SENSOR_FOLD_MAX_MS) {
+		log_warn("runtime: GARRISON_SENSOR_FOLD_MS=%" PRIu64 " is over %d; using %d", fold,
+			 SENSOR_FOLD_MAX_MS, SENSOR_DEFAULT_FOLD_MS);
+		fold = SENSOR_DEFAULT_FOLD_MS;
+	}
+	c->fold_ms = fold == 0 ? -1 : (int)fold;
 	c->enforce = 1;
 }
 
@@ -1383,6 +1391,7 @@ static void open_sensor(struct rtengine *e)
 	sc.replay_path = e->replay[0] ? e->replay : NULL;
 	sc.lossless = strcmp(e->backend, "replay") == 0 && e->replay_lossless;
 	sc.ringbuf_bytes = e->ringbuf_bytes;
+	sc.fold_ms = e->fold_ms;
 	r = sensor_open(e->backend, &sc, &e->sensor, err, sizeof(err));
 	if (r == 0) {
 		log_info("runtime: sensor back end %s", e->backend);
@@ -1441,6 +1450,7 @@ int rtengine_new(const struct rtengine_config *cfg, struct rtengine **out, char 
 	e->profiles_ms = cfg->profiles_ms > 0 ? cfg->profiles_ms : PROFILES_MIN_MS;
 	e->models_save_ms = e->profiles_ms < MODELS_SAVE_MS ? MODELS_SAVE_MS : e->profiles_ms;
 	e->ringbuf_bytes = cfg->ringbuf_bytes;
+	e->fold_ms = cfg->fold_ms;
 	e->replay_lossless = cfg->replay_lossless;
 	e->wake = cfg->wake;
 	e->wake_arg = cfg->wake_arg;

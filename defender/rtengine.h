@@ -62,6 +62,7 @@ struct rtengine_config {
 	int enforce;              /* 1: create an rtenforce (prevent/block); 0: alerts only */
 	int profiles_ms;          /* models rendered at most this often (0: 5000; tests use 1) */
 	size_t ringbuf_bytes;     /* bpf: the ring buffer, a power of two (0: the sensor's default) */
+	int fold_ms;              /* bpf: the fold window (0: the sensor's default; negative: off) */
 	rtengine_wake_fn wake;
 	void *wake_arg;
 };
@@ -72,7 +73,8 @@ struct rtengine;
  * (default "bpf"), GARRISON_SENSOR_REPLAY (a recording: selects "replay"),
  * GARRISON_MODEL_LEARN_SEC (3600), GARRISON_MODEL_DRYRUN_SEC (0), GARRISON_AUDIT_THROTTLE_SEC
  * (60), GARRISON_AUDIT_SPOOL_MB (64), GARRISON_SENSOR_RINGBUF_MB (4; a power of two: the ring is
- * mapped twice, so it costs twice its size in resident memory), enforce on. Strings point into the environment. Values
+ * mapped twice, so it costs twice its size in resident memory), GARRISON_SENSOR_FOLD_MS (1000;
+ * 0 turns folding off; at most 60000), enforce on. Strings point into the environment. Values
  * that do not parse are logged and replaced by the default. Other members are left as they are. */
 void rtengine_config_env(struct rtengine_config *c);
 

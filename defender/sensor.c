@@ -83,6 +83,14 @@ int sensor_open(const char *name, const struct sensor_config *cfg, struct sensor
 		s->cfg.wakeup_bytes = SENSOR_DEFAULT_WAKEUP;
 	if (s->cfg.poll_ms == 0)
 		s->cfg.poll_ms = SENSOR_DEFAULT_POLL_MS;
+	if (s->cfg.fold_ms == 0)
+		s->cfg.fold_ms = SENSOR_DEFAULT_FOLD_MS;
+	if (s->cfg.fold_ms > SENSOR_FOLD_MAX_MS) {
+		if (err != NULL)
+			snprintf(err, errlen, "sensor fold window %d ms over %d", s->cfg.fold_ms, SENSOR_FOLD_MAX_MS);
+		r = -EINVAL;
+		goto fail;
+	}
 	if (s->cfg.poll_ms < 1 || s->cfg.poll_ms > 1000) {
 		if (err != NULL)
 			snprintf(err, errlen, "sensor poll interval %d ms not in 1..1000", s->cfg.poll_ms);
@@ -341,18 +349,19 @@ void sensor_stats(struct sensor *s, struct sensor_stats *st)
 json_t *sensor_stats_json(const struct sensor_stats *st)
 {
 	json_t *o = json_object(), *ev = json_object();
-	uint64_t seen = 0, lost = 0;
+	uint64_t seen = 0, lost = 0, folded = 0;
 	double rate;
 
 	if (o == NULL || ev == NULL)
 		goto fail;
 	for (int t = 1; t < EVENT_TYPE_MAX; t++) {
-		json_t *e = json_pack("{s:I,s:I}", "seen", (json_int_t)st->seen[t], "lostKernel",
-				      (json_int_t)st->lost_kernel[t]);
+		json_t *e = json_pack("{s:I,s:I,s:I}", "seen", (json_int_t)st->seen[t], "lostKernel",
+				      (json_int_t)st->lost_kernel[t], "folded", (json_int_t)st->folded[t]);
 		if (e == NULL || json_object_set_new(ev, event_type_name((enum event_type)t), e) != 0)
 			goto fail;
 		seen += st->seen[t];
 		lost += st->lost_kernel[t];
+		folded += st->folded[t];
 	}
 	/* Without kernel counters (replay) the records read are what was seen. */
 	if (seen == 0)
@@ -372,6 +381,9 @@ json_t *sensor_stats_json(const struct sensor_stats *st)
 	    json_object_set_new(o, "delivered", json_integer((json_int_t)st->delivered)) != 0 ||
 	    json_object_set_new(o, "cgroupScans", json_integer((json_int_t)st->cgroup_scans)) != 0 ||
 	    json_object_set_new(o, "ia32Undecoded", json_integer((json_int_t)st->ia32_undecoded)) != 0 ||
+	    json_object_set_new(o, "folded", json_integer((json_int_t)folded)) != 0 ||
+	    json_object_set_new(o, "foldedDelivered", json_integer((json_int_t)st->fold_delivered)) != 0 ||
+	    json_object_set_new(o, "foldCollected", json_integer((json_int_t)st->fold_collected)) != 0 ||
 	    json_object_set_new(o, "lossRate", json_real(rate)) != 0)
 		goto fail_ev;
 	return o;

@@ -39,6 +39,8 @@
 #define SENSOR_DEFAULT_WAKEUP (64u << 10)
 #define SENSOR_WAKEUP_EACH ((size_t)-1)
 #define SENSOR_DEFAULT_POLL_MS 20
+#define SENSOR_DEFAULT_FOLD_MS 1000
+#define SENSOR_FOLD_MAX_MS 60000
 #define SENSOR_QUEUE_MAX (1u << 20)
 
 struct sensor_config {
@@ -49,6 +51,10 @@ struct sensor_config {
 	 * caught up (lowest latency, far more expensive for the traced processes). */
 	size_t wakeup_bytes;
 	int poll_ms;             /* bpf: the reader's timer, 1..1000 ms (0: default) */
+	/* bpf: the fold window in ms (0: default; negative: off): repeats of a reported connect, DNS
+	 * query or open for writing by the same process image are counted in the kernel, not
+	 * written, and delivered as event.repeats (see bpf/events.h). */
+	int fold_ms;
 	size_t queue_len;        /* events held for the consumer, 2..SENSOR_QUEUE_MAX (0: default) */
 	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 	const char *replay_path; /* replay: the JSON-lines file */
@@ -60,8 +66,11 @@ struct sensor_stats {
 	const char *backend;
 	uint64_t seen[EVENT_TYPE_MAX];        /* kernel: records the programs tried to emit, per type */
 	uint64_t lost_kernel[EVENT_TYPE_MAX]; /* kernel: ring buffer full, per type */
+	uint64_t folded[EVENT_TYPE_MAX];      /* kernel: occurrences folded into a record, per type */
+	uint64_t fold_delivered; /* the folded occurrences that reached the queue (event.repeats) */
+	uint64_t fold_collected; /* events made of the counts of keys that went quiet */
 	uint64_t ia32_undecoded; /* kernel: 32-bit syscalls of watched numbers, not decoded */
-	uint64_t received;  /* records the back end read */
+	uint64_t received;  /* records the back end read (bpf: ring buffer records and fold counts taken from the map) */
 	uint64_t malformed; /* records the back end rejected (bad size or type, bad JSON line) */
 	uint64_t dropped;   /* queue full: dropped in user space */
 	uint64_t filtered;  /* dropped on purpose (drop_runtime) */
@@ -104,7 +113,8 @@ int sensor_next(struct sensor *s, struct event *ev, int timeout_ms);
 /* Counters, safe from any thread. */
 void sensor_stats(struct sensor *s, struct sensor_stats *st);
 /* The counters as a JSON object for the Defender's status: {"backend","running","events":{"<type>":
- * {"seen","lostKernel"}},"received","malformed","dropped","filtered","delivered","lossRate"}.
+ * {"seen","lostKernel","folded"}},"seen","lostKernel","received","malformed","dropped","filtered",
+ * "delivered","cgroupScans","ia32Undecoded","folded","foldedDelivered","foldCollected","lossRate"}.
  * New reference or NULL (out of memory). */
 json_t *sensor_stats_json(const struct sensor_stats *st);
 /* Stops the thread (if started), closes the back end and frees s. NULL is a no-op. */

@@ -56,7 +56,25 @@ struct bpf_state {
 	 * ~50k exec or ~100k file records) rather than being dropped at the 4096-slot queue. */
 	struct event *held;
 	int has_held;
+	/* Folding (bpf/events.h): the window, the map, when it was last swept for counts of keys
+	 * that went quiet, and what was delivered (written on the sensor thread, read by counters). */
+	uint64_t fold_ns;
+	int folds_fd;
+	int64_t last_sweep_ms;
+	struct gev_fold_key *sweep_keys;
+	struct gev_fold_val *sweep_vals;
+	_Atomic uint64_t fold_delivered, fold_collected;
 };
+
+/* One batch of the sweep: keys and values copied out of the map per bpf_map_lookup_batch call. */
+#define SWEEP_BATCH 64
+
+_Static_assert(offsetof(struct gev_file, path) - offsetof(struct gev_file, op) == GEV_FOLD_FILE_FIXED,
+	       "fold content of a file record");
+_Static_assert(offsetof(struct gev_net, addr) + 16 - offsetof(struct gev_net, ret) == GEV_FOLD_NET_LEN,
+	       "fold content of a connect record");
+_Static_assert(offsetof(struct gev_dns, data) - offsetof(struct gev_dns, family) == GEV_FOLD_DNS_FIXED,
+	       "fold content of a DNS record");
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -107,6 +125,7 @@ static void fill_hdr(struct bpf_state *b, struct event *ev, const struct gev_hdr
 	ev->tgid = h->tgid;
 	ev->uid = h->uid;
 	ev->gid = h->gid;
+	ev->repeats = h->repeats;
 	kstr(ev->comm, h->comm, GEV_COMM_MAX);
 }
 
@@ -241,6 +260,7 @@ static int on_record(void *ctx, void *data, size_t size)
 			sensor_count_malformed(b->s);
 			return 0;
 		}
+		b->fold_delivered += b->held->repeats;
 		b->has_held = 1;
 		return -EAGAIN;
 	}
@@ -251,8 +271,117 @@ static int on_record(void *ctx, void *data, size_t size)
 		sensor_count_malformed(b->s);
 		return 0;
 	}
+	b->fold_delivered += ev->repeats;
 	sensor_commit(b->s);
 	return 0;
+}
+
+/* The record a quiet key's count stands for, rebuilt from the key and its value into rec (big
+ * enough for any folded type); its size, or 0 when the key is not one this program writes. */
+static size_t fold_record(const struct gev_fold_key *k, const struct gev_fold_val *v, void *rec)
+{
+	struct gev_hdr *h = rec;
+	size_t size;
+
+	if (k->len > GEV_FOLD_MAX || v->repeats == 0)
+		return 0;
+	memset(rec, 0, sizeof(struct gev_file));
+	h->type = k->type;
+	h->pid = v->pid;
+	h->tgid = k->tgid;
+	h->uid = k->uid;
+	h->gid = v->gid;
+	/* The event stands for every occurrence counted: itself and repeats more. */
+	h->repeats = v->repeats - 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(v->repeats - 1);
+	h->ts_ns = v->last_ns;
+	h->cgroup_id = k->cgroup_id;
+	memcpy(h->comm, v->comm, GEV_COMM_MAX);
+	switch (k->type) {
+	case GEV_FILE: {
+		struct gev_file *e = rec;
+		if (k->len <= GEV_FOLD_FILE_FIXED)
+			return 0;
+		memcpy(&e->op, k->content, k->len);
+		size = offsetof(struct gev_file, op) + k->len;
+		break;
+	}
+	case GEV_CONNECT: {
+		struct gev_net *e = rec;
+		if (k->len != GEV_FOLD_NET_LEN)
+			return 0;
+		memcpy(&e->ret, k->content, GEV_FOLD_NET_LEN);
+		e->fd = -1; /* one descriptor or many: not kept */
+		size = sizeof(*e);
+		break;
+	}
+	case GEV_DNS: {
+		struct gev_dns *e = rec;
+		if (k->len <= GEV_FOLD_DNS_FIXED)
+			return 0;
+		memcpy(&e->family, k->content, GEV_FOLD_DNS_FIXED);
+		/* data[0..1], the query id, is not kept (0 here). */
+		memcpy(e->data + 2, k->content + GEV_FOLD_DNS_FIXED, k->len - GEV_FOLD_DNS_FIXED);
+		if (e->cap != k->len - GEV_FOLD_DNS_FIXED + 2)
+			return 0;
+		size = offsetof(struct gev_dns, data) + e->cap;
+		break;
+	}
+	default:
+		return 0;
+	}
+	return size;
+}
+
+/* Delivers the counts of keys that went quiet (no occurrence for a whole window, repeats pending):
+ * each becomes one event standing for its count. A key is taken with lookup-and-delete, so a count
+ * is delivered once: the kernel starts the key afresh at its next occurrence. Stops early when the
+ * queue is full (the counts wait in the map for the next sweep). */
+static void fold_sweep(struct bpf_state *b)
+{
+	union {
+		struct gev_file file;
+		struct gev_net net;
+		struct gev_dns dns;
+	} rec;
+	uint64_t now = (uint64_t)ts_ns(CLOCK_BOOTTIME);
+	struct gev_fold_key batch_key;
+	void *in = NULL;
+	int done = 0;
+
+	while (!done) {
+		__u32 n = SWEEP_BATCH;
+		int r = bpf_map_lookup_batch(b->folds_fd, in, &batch_key, b->sweep_keys, b->sweep_vals, &n,
+					     NULL);
+		if (r < 0 && errno != ENOENT)
+			return;
+		done = r < 0; /* ENOENT: this was the last batch */
+		in = &batch_key;
+		for (__u32 i = 0; i < n; i++) {
+			const struct gev_fold_key *k = &b->sweep_keys[i];
+			struct gev_fold_val v;
+			struct event *ev;
+			size_t size;
+
+			if (b->sweep_vals[i].repeats == 0 || now - b->sweep_vals[i].last_ns < b->fold_ns)
+				continue;
+			if (sensor_queue_full(b->s))
+				return;
+			if (bpf_map_lookup_and_delete_elem(b->folds_fd, k, &v) != 0 ||
+			    (size = fold_record(k, &v, &rec)) == 0)
+				continue;
+			sensor_count_received(b->s, 1);
+			ev = sensor_reserve(b->s);
+			if (ev == NULL)
+				return;
+			if (decode(b, &rec, size, ev) != 0) {
+				sensor_count_malformed(b->s);
+				continue;
+			}
+			b->fold_delivered += v.repeats;
+			b->fold_collected++;
+			sensor_commit(b->s);
+		}
+	}
 }
 
 static void bpf_close(void *state)
@@ -264,6 +393,8 @@ static void bpf_close(void *state)
 	ring_buffer__free(b->rb);
 	free(b->held);
 	free(b->cpu_vals);
+	free(b->sweep_keys);
+	free(b->sweep_vals);
 	syscall_bpf__destroy(b->sys);
 	process_bpf__destroy(b->proc);
 	free(b);
@@ -302,6 +433,8 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 	if (b == NULL)
 		return -ENOMEM;
 	b->counters_fd = -1;
+	b->folds_fd = -1;
+	b->fold_ns = cfg->fold_ms > 0 ? (uint64_t)cfg->fold_ms * 1000000ull : 0;
 	b->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : SENSOR_DEFAULT_POLL_MS;
 	libbpf_set_print(libbpf_log);
 	refresh_offset(b);
@@ -340,6 +473,7 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 		b->sys->rodata->wakeup_bytes = wake;
 		b->sys->rodata->want_net = (cfg->families & SENSOR_NETWORK) != 0;
 		b->sys->rodata->want_file = (cfg->families & SENSOR_FILE) != 0;
+		b->sys->rodata->fold_ns = b->fold_ns;
 		stage = "syscall: maps";
 		r = prepare_maps(b->sys->maps.events, b->sys->maps.counters, events_fd, counters_fd, rb);
 		if (r < 0)
@@ -354,6 +488,8 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 			events_fd = bpf_map__fd(b->sys->maps.events);
 			counters_fd = bpf_map__fd(b->sys->maps.counters);
 		}
+		if (b->fold_ns)
+			b->folds_fd = bpf_map__fd(b->sys->maps.folds);
 	}
 	if (events_fd < 0) {
 		snprintf(err, errlen, "no sensor family selected");
@@ -372,7 +508,9 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 	}
 	b->cpu_vals = calloc((size_t)b->ncpus, sizeof(uint64_t));
 	b->held = malloc(sizeof(*b->held));
-	if (b->cpu_vals == NULL || b->held == NULL) {
+	b->sweep_keys = calloc(SWEEP_BATCH, sizeof(*b->sweep_keys));
+	b->sweep_vals = calloc(SWEEP_BATCH, sizeof(*b->sweep_vals));
+	if (b->cpu_vals == NULL || b->held == NULL || b->sweep_keys == NULL || b->sweep_vals == NULL) {
 		stage = "counters";
 		r = -ENOMEM;
 		goto fail;
@@ -430,6 +568,13 @@ static int bpf_run(void *state, struct sensor *s, const atomic_int *stop)
 			refresh_offset(b);
 			last = now;
 		}
+		/* Quiet keys' counts: at most a window plus this much late. */
+		if (b->folds_fd >= 0 && !b->has_held && now - b->last_sweep_ms >= 250) {
+			sensor_batch_begin(s);
+			fold_sweep(b);
+			sensor_batch_end(s);
+			b->last_sweep_ms = now;
+		}
 	}
 	return 0;
 }
@@ -449,11 +594,15 @@ static void bpf_counters(void *state, struct sensor_stats *st)
 			sum += vals[c];
 		if (i == GEV_CNT_IA32)
 			st->ia32_undecoded += sum;
-		else if (i % 2 == 0)
-			st->seen[i / 2] += sum;
+		else if (i % 3 == 0)
+			st->seen[i / 3] += sum;
+		else if (i % 3 == 1)
+			st->lost_kernel[i / 3] += sum;
 		else
-			st->lost_kernel[i / 2] += sum;
+			st->folded[i / 3] += sum;
 	}
+	st->fold_delivered += b->fold_delivered;
+	st->fold_collected += b->fold_collected;
 }
 
 const struct sensor_backend sensor_backend_bpf = {

@@ -22,6 +22,7 @@ NC_PORT=28541
 RS_PORT=28542
 REFUSED_PORT=28543
 UDP_PORT=28544
+FOLD_PORT=28545
 
 skip() { echo "sensor_bpf: skipped: $*"; t_done; exit 0; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
@@ -141,9 +142,9 @@ dk exec "$CID" nc "$BR_IP" "$RS_PORT" -e /bin/sh </dev/null
 sh -c 'exec /bin/echo h6-host-marker' >/dev/null
 # Host sockets, read at syscall exit: a refused TCP connect (the address comes from the caller's
 # buffer), a UDP connect then its dissolution (AF_UNSPEC: not a connect), and a DNS query by sendto.
-"$PY" - "$REFUSED_PORT" "$UDP_PORT" >"$D/hostsock.log" 2>&1 <<'PYEOF'
+"$PY" - "$REFUSED_PORT" "$UDP_PORT" "$FOLD_PORT" >"$D/hostsock.log" 2>&1 <<'PYEOF'
 import socket, struct, sys
-refused, udp = int(sys.argv[1]), int(sys.argv[2])
+refused, udp, fold = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 t = socket.socket()
 try:
     t.connect(("127.0.0.1", refused))
@@ -158,7 +159,18 @@ print("dissolve", libc.connect(u.fileno(), unspec, len(unspec)))
 q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l for l in [b"h6-sendto", b"example", b"test"]) + b"\0" + struct.pack(">HH", 1, 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 print("sendto", s.sendto(q, ("127.0.0.1", 53)))
+# Folding: 30 UDP connects to one destination (a new socket each) and 12 queries of one name
+# (a new id each) by this process: a few records whose repeats add up to 30 and 12.
+for i in range(30):
+    f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    f.connect(("127.0.0.1", fold))
+    f.close()
+for i in range(12):
+    q = struct.pack(">HHHHHH", 0x1000 + i, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l for l in [b"h6-fold", b"example", b"test"]) + b"\0" + struct.pack(">HH", 1, 1)
+    s.sendto(q, ("127.0.0.1", 53))
 PYEOF
+# Folding in the container: busybox sh opens /tmp/fold.log for appending 40 times itself.
+dk exec "$CID" sh -c 'for i in $(seq 1 40); do echo $i >> /tmp/fold.log; done'
 
 # runc re-executes itself from a memfd for every container start and docker exec; whether that
 # exec happens before or after it joins the container's cgroup is a race, so it may be seen as
@@ -205,6 +217,15 @@ check "a UDP connect to 127.0.0.1:$UDP_PORT is reported once; its AF_UNSPEC diss
 	lines_count_is 1 "$HOSTPY and .type == \"connect\" and .proto == \"udp\" and .result == 0 and (.port == $UDP_PORT or .port == 0)"
 check "a DNS query sent with sendto to 127.0.0.1:53 (h6-sendto.example.test)" \
 	wait_until 10 has "$HOSTPY and .type == \"dns\" and .server == \"127.0.0.1\" and .qname == \"h6-sendto.example.test\" and .qtype == 1"
+# sums_to N JQ_FILTER: the matching events stand for N occurrences (1 + repeats each) in fewer
+# than N events: repeats were folded, and every one was delivered.
+sums_to() { lines | jq -e -s "map(select($2)) | (map(1 + (.repeats // 0)) | add) == $1 and length < $1" >/dev/null 2>&1; }
+check "30 UDP connects of one process to 127.0.0.1:$FOLD_PORT: folded, repeats add up to 30" \
+	wait_until 10 sums_to 30 "$HOSTPY and .type == \"connect\" and .proto == \"udp\" and .port == $FOLD_PORT and .result == 0"
+check "12 queries of h6-fold.example.test by one process, each with its own id: repeats add up to 12" \
+	wait_until 10 sums_to 12 "$HOSTPY and .type == \"dns\" and .qname == \"h6-fold.example.test\""
+check "40 opens of /tmp/fold.log for appending by one shell in the container: repeats add up to 40" \
+	wait_until 10 sums_to 40 "$IN and .type == \"file\" and .op == \"open\" and .path == \"/tmp/fold.log\""
 check "no event of the container's processes is attributed to the host or another container" \
 	test -z "$(lines | jq -c "select(.container != null and .container != \"$CID\" and (.qname == \"h6-probe.example.test\" or .argv == [\"/bin/id\",\"-u\"] or .filename == \"/tmp/drop/echo\" or .path == \"/tmp/drop/echo\"))")"
 # The event carries the container's cgroup id: the inode of its v2 cgroup directory.
@@ -223,6 +244,8 @@ STATS=$(grep '"type":"stats"' "$OUT" | tail -n 1)
 echo "stats: $STATS"
 check "the sensor reports its counters (seen > 0, nothing lost, nothing malformed)" \
 	jq -e '.seen > 0 and .events.exec.seen > 0 and .events.dns.seen > 0 and .lostKernel == 0 and .dropped == 0 and .malformed == 0 and .delivered <= .received and .delivered > 0' <<<"$STATS"
+check "folds are counted per type, and every folded occurrence was delivered (folded == foldedDelivered)" \
+	jq -e '.events.connect.folded >= 29 and .events.dns.folded >= 11 and .events.file.folded >= 39 and .folded == .foldedDelivered and .foldCollected >= 3' <<<"$STATS"
 if [ -n "${RECORD:-}" ]; then
 	lines | jq -c "select($IN)" >"$RECORD"
 	echo "recorded the container's events into $RECORD"

@@ -4,11 +4,13 @@
  *
  *   sensor_dump [--backend bpf|replay] [--replay FILE] [--seconds N] [--container ID|host]
  *               [--types exec,connect,...] [--families process,network,file] [--ringbuf BYTES]
- *               [--queue N] [--wakeup BYTES] [--poll-ms MS] [--cgroup-root DIR]
+ *               [--queue N] [--wakeup BYTES] [--poll-ms MS] [--fold-ms MS] [--cgroup-root DIR]
  *               [--drop-runtime] [--quiet] [--stats]
  *
  * --wakeup 0 asks the kernel to wake the reader for every record (lowest latency); the default
  * batches (sensor.h SENSOR_DEFAULT_WAKEUP) and the reader polls every --poll-ms.
+ * --fold-ms sets the fold window of repeated connects, DNS queries and write opens (default
+ * SENSOR_DEFAULT_FOLD_MS; 0: off, every occurrence is a record).
  * --container keeps the events of containers whose id starts with ID ("host": the host's only).
  * --quiet prints no events (for throughput measurements). --stats prints sensor_stats_json() as
  * {"type":"stats",...} last. "sensor_dump: ready" goes to standard error once the sensor runs.
@@ -41,7 +43,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: sensor_dump [--backend bpf|replay] [--replay FILE] [--seconds N]\n"
 		   "       [--container ID|host] [--types LIST] [--families LIST] [--ringbuf BYTES]\n"
-		   "       [--queue N] [--wakeup BYTES] [--poll-ms MS] [--cgroup-root DIR]\n"
+		   "       [--queue N] [--wakeup BYTES] [--poll-ms MS] [--fold-ms MS] [--cgroup-root DIR]\n"
 		   "       [--drop-runtime] [--quiet] [--stats]\n");
 }
 
@@ -148,6 +150,10 @@ int main(int argc, char **argv)
 			if (parse_num(val, 1000, &v) != 0 || v == 0)
 				goto bad;
 			cfg.poll_ms = (int)v;
+		} else if (strcmp(a, "--fold-ms") == 0) {
+			if (parse_num(val, SENSOR_FOLD_MAX_MS, &v) != 0)
+				goto bad;
+			cfg.fold_ms = v == 0 ? -1 : (int)v;
 		} else if (strcmp(a, "--queue") == 0) {
 			if (parse_num(val, SENSOR_QUEUE_MAX, &v) != 0)
 				goto bad;

@@ -246,17 +246,17 @@ T_TEST(throttling_repeat)
 	struct audit_key k = { .type = "processes", .attack_type = "unexpectedProcess", .effect = "alert",
 			       .container_id = r.container_id, .image_name = "busybox:1",
 			       .namespace_ = "prod", .cluster = "c1", .hostname = "node1" };
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 100 * SEC), 0); /* no window yet */
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 100 * SEC, 1), 0); /* no window yet */
 	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 101 * SEC), 1);
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 103 * SEC), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 101 * SEC, 1), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 103 * SEC, 1), 1);
 	k.effect = "prevent";
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 103 * SEC), 0);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 103 * SEC, 1), 0);
 	k.effect = "alert";
 	k.hostname = "node2"; /* the hostname counts only for host audits (no image) */
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 104 * SEC), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 104 * SEC, 1), 1);
 	/* Past the window: closed (update with the count), then no window. */
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 110 * SEC), 0);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 110 * SEC, 1), 0);
 	T_CHECK_INT(s.n, 2);
 	T_CHECK_INT(s.got[1].count, 4);
 	T_CHECK_INT(s.got[1].time_ns, 104 * SEC);
@@ -278,10 +278,35 @@ T_TEST(throttling_repeat)
 	k.image_name = longimg2; /* 599 bytes: the record holds the first 511 */
 	k.cluster = r.cluster;
 	k.namespace_ = r.namespace_;
-	T_CHECK_INT(audit_throttle_repeat(t, &k, 201 * SEC), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 201 * SEC, 1), 1);
 	T_CHECK_INT(s.n, 4);
 	T_CHECK_INT(audit_throttle_flush(t, UINT64_MAX), 1);
 	T_CHECK_INT(s.got[4].count, 3);
+
+	/* Events the sensor folded stand for several occurrences: the first record says how many,
+	 * repeats add theirs (0 counts as 1), the update comes only when more occurred. */
+	r = rec(300 * SEC, "unexpectedProcess", "alpine:3");
+	r.count = 5;
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	T_CHECK_INT(s.n, 6);
+	T_CHECK_INT(s.got[5].count, 5);
+	k.image_name = "alpine:3";
+	k.cluster = "c1";
+	k.namespace_ = "prod";
+	k.hostname = "node1";
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 301 * SEC, 3), 1);
+	T_CHECK_INT(audit_throttle_repeat(t, &k, 302 * SEC, 0), 1);
+	r.count = 2;
+	r.time_ns = 303 * SEC;
+	T_CHECK_INT(audit_throttle_offer(t, &r), 0);
+	r = rec(304 * SEC, "unexpectedProcess", "alpine:4");
+	r.count = 7;
+	T_CHECK_INT(audit_throttle_offer(t, &r), 1);
+	T_CHECK_INT(s.n, 7);
+	T_CHECK_INT(audit_throttle_flush(t, UINT64_MAX), 1); /* alpine:4 saw nothing more */
+	T_CHECK_INT(s.n, 8);
+	T_CHECK_INT(s.got[7].count, 11);
+	T_CHECK_INT(s.got[7].time_ns, 303 * SEC);
 	audit_throttle_free(t);
 }
 

@@ -237,6 +237,58 @@ T_TEST(replay_audits_in_order)
 	rmrf(dir);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	T_CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Events the sensor folded stand for 1 + repeats occurrences: the first audit says how many, the
+ * throttle's update adds the later ones. */
+T_TEST(folded_events_counted)
+{
+	char dir[64], rec[128];
+	struct rtengine *e;
+	json_t *a;
+
+	tmpdir(dir, sizeof(dir));
+	snprintf(rec, sizeof(rec), "%s/folded.jsonl", dir);
+	write_file(rec,
+		   "{\"type\":\"file\",\"time_ns\":1795762640000000000,\"container\":\"" CID "\",\"pid\":50,"
+		   "\"tgid\":50,\"uid\":0,\"comm\":\"sh\",\"repeats\":4,\"op\":\"open\",\"path\":\"/tmp/drop/log\","
+		   "\"flags\":1089,\"mode\":438,\"dirfd\":-100,\"result\":0}\n"
+		   "{\"type\":\"file\",\"time_ns\":1795762641000000000,\"container\":\"" CID "\",\"pid\":50,"
+		   "\"tgid\":50,\"uid\":0,\"comm\":\"sh\",\"repeats\":2,\"op\":\"open\",\"path\":\"/tmp/drop/log\","
+		   "\"flags\":1089,\"mode\":438,\"dirfd\":-100,\"result\":0}\n"
+		   "{\"type\":\"file\",\"time_ns\":1795762642000000000,\"container\":\"" CID "\",\"pid\":50,"
+		   "\"tgid\":50,\"uid\":0,\"comm\":\"sh\",\"op\":\"open\",\"path\":\"/tmp/drop/log\","
+		   "\"flags\":1089,\"mode\":438,\"dirfd\":-100,\"result\":0}\n");
+	e = engine_with_policy(dir, rec, RULES1);
+	if (e == NULL)
+		return;
+	send_inventory(e);
+	drain(e);
+	a = all_audits(e, 0);
+	T_CHECK_INT(json_array_size(a), 1);
+	T_CHECK_STR(rs(a, 0, "attackType"), "explicitlyDeniedFile");
+	T_CHECK_INT(ri(a, 0, "count"), 5);
+	json_decref(a);
+	rtengine_free(e); /* closes the throttle's window: its update is spooled */
+
+	e = engine(dir, NULL, NULL, 0);
+	a = all_audits(e, 0);
+	T_CHECK_INT(json_array_size(a), 2);
+	T_CHECK_INT(ri(a, 1, "count"), 9);
+	json_decref(a);
+	rtengine_free(e);
+	rmrf(dir);
+}
+
 /* Before any policy is known nothing is evaluated (source "none"), and nothing is spooled. */
 T_TEST(no_policy_no_audits)
 {
@@ -683,17 +735,6 @@ T_TEST(profiles_and_relearn)
 	rmrf(dir);
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	T_CHECK(f != NULL);
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-}
-
 /* The learned models survive a restart (<data>/runtime-models.json); a damaged file is set aside
  * and learning starts again. */
 T_TEST(models_survive_restart)
@@ -915,6 +956,7 @@ int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {
 		T_CASE(replay_audits_in_order),
+		T_CASE(folded_events_counted),
 		T_CASE(no_policy_no_audits),
 		T_CASE(invalid_policy_keeps_previous),
 		T_CASE(restart_uses_stored_policy),

@@ -316,6 +316,7 @@ static void sample_events(struct event ev[7])
 	ev[5].dns.qlen = 29;
 	ev[5].dns.qtype = 1;
 	snprintf(ev[5].dns.qname, sizeof(ev[5].dns.qname), "evil.example");
+	ev[5].repeats = 11; /* the sensor folded 11 more of this query into it */
 	ev[6].file.op = EVENT_FILE_RENAME;
 	ev[6].file.result = 0;
 	ev[6].file.flags = 1;
@@ -346,6 +347,7 @@ T_TEST(event_json_roundtrip)
 		T_CHECK(back.time_ns == ev[i].time_ns);
 		T_CHECK_INT(back.container_known, 1);
 		T_CHECK_STR(back.comm, ev[i].comm);
+		T_CHECK_INT(back.repeats, ev[i].repeats);
 		free(s);
 		free(s2);
 		json_decref(j);
@@ -430,6 +432,8 @@ T_TEST(event_json_errors)
 		"{\"type\":7}",
 		"{\"type\":\"exec\",\"pid\":-1}",
 		"{\"type\":\"exec\",\"pid\":4294967296}",
+		"{\"type\":\"dns\",\"repeats\":-1}",
+		"{\"type\":\"dns\",\"repeats\":4294967296}",
 		"{\"type\":\"exec\",\"comm\":\"01234567890123456\"}",
 		"{\"type\":\"exec\",\"argv\":[\"a\",1]}",
 		"{\"type\":\"exec\",\"argv\":\"a\"}",
