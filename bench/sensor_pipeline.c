@@ -7,6 +7,10 @@
  *   sensor_pipeline open N [FILE]     N times open(FILE, O_WRONLY|O_CREAT) + close: N file events
  *   sensor_pipeline connect N [PORT]  N times connect() of one UDP socket to 127.0.0.1:PORT (28920):
  *                                     N connect events
+ *   sensor_pipeline openmany N [DIR]  N times open(DIR/f<i % 8192>, O_WRONLY|O_CREAT) + close: N file
+ *                                     events, each of another file than the previous 8191 (more
+ *                                     than the sensor's fold map holds: nothing folds, every open
+ *                                     inserts a key); DIR (/tmp/sensor_pipeline.d) is created
  *   sensor_pipeline readonly N [FILE] N times open(FILE, O_RDONLY) + close: no event (the kernel
  *                                     filter's cost)
  *   sensor_pipeline mixed N [PORT]    N events, alternately a writable open + close of
@@ -33,6 +37,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +151,27 @@ static int storm_open(long n, const char *path, int flags)
 	return 0;
 }
 
+static int storm_openmany(long n, const char *dir)
+{
+	char path[4096];
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		perror(dir);
+		return -1;
+	}
+	for (long i = 0; i < n; i++) {
+		pace(i);
+		snprintf(path, sizeof(path), "%s/f%ld", dir, i % 8192);
+		int fd = open(path, O_WRONLY | O_CREAT, 0600);
+		if (fd < 0) {
+			perror(path);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 static int storm_connect(long n, int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -196,6 +222,8 @@ int main(int argc, char **argv)
 		r = storm_exec(n, argc > 3 ? argv[3] : "/bin/true");
 	} else if (strcmp(argv[1], "open") == 0) {
 		r = storm_open(n, argc > 3 ? argv[3] : "/tmp/sensor_pipeline.tmp", O_WRONLY | O_CREAT);
+	} else if (strcmp(argv[1], "openmany") == 0) {
+		r = storm_openmany(n, argc > 3 ? argv[3] : "/tmp/sensor_pipeline.d");
 	} else if (strcmp(argv[1], "readonly") == 0) {
 		r = storm_open(n, argc > 3 ? argv[3] : "/etc/hostname", O_RDONLY);
 	} else if (strcmp(argv[1], "connect") == 0) {
@@ -219,6 +247,6 @@ int main(int argc, char **argv)
 	printf("storm=%s n=%ld seconds=%.4f rate=%.0f cpu=%.4f\n", argv[1], n, t, (double)n / t, cpu);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sensor_pipeline [--rate R] exec|open|connect|readonly|mixed|workload N [PATH|PORT]\n");
+	fprintf(stderr, "usage: sensor_pipeline [--rate R] exec|open|openmany|connect|readonly|mixed|workload N [PATH|DIR|PORT]\n");
 	return 2;
 }
