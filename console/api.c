@@ -73,6 +73,7 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/audits/incidents", api_rt_incidents, 0 },
 	{ EVHTTP_REQ_PATCH, "/api/v1/audits/incidents/acknowledge/*", api_rt_incident_ack, 0 },
 	{ EVHTTP_REQ_GET, "/api/v1/profiles/container", api_rt_profiles, 0 },
+	{ EVHTTP_REQ_GET, "/api/v1/profiles/container/download", api_rt_profiles_download, 0 },
 	{ EVHTTP_REQ_POST, "/api/v1/profiles/container/learn", api_rt_profiles_learn, 0 },
 	{ EVHTTP_REQ_POST, "/api/v1/profiles/container/*/learn", api_rt_profile_learn, 0 },
 };

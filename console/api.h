@@ -113,6 +113,7 @@ void api_rt_audits(struct api_req *r);
 void api_rt_incidents(struct api_req *r);
 void api_rt_incident_ack(struct api_req *r);
 void api_rt_profiles(struct api_req *r);
+void api_rt_profiles_download(struct api_req *r);
 void api_rt_profiles_learn(struct api_req *r);
 void api_rt_profile_learn(struct api_req *r);
 

@@ -597,16 +597,22 @@ static json_t *profiles_merged(json_t *rows, const struct store_rt_query *q, lon
 	return page;
 }
 
-void api_rt_profiles(struct api_req *r)
+/* The profiles the request asks for (filters, then merged per _id and paged) into *arr; every
+ * one when whole and the request has no limit (a download). 0, or -1 when a reply was sent
+ * already (bad parameters), or the store's error. */
+static int profiles_page(struct api_req *r, int whole, json_t **arr, long *total)
 {
 	struct store_rt_query q = { .acknowledged = -1 }, all;
 	char b[6][2048];
-	json_t *arr = NULL, *rows = NULL;
-	long total = 0;
+	json_t *rows = NULL;
 	int rc;
 
+	*arr = NULL;
+	*total = 0;
 	if (common_params(r, &q) < 0)
-		return;
+		return -1;
+	if (whole && evhttp_find_header(&r->query, "limit") == NULL)
+		q.limit = 0;
 	q.from_ns = q.to_ns = 0;
 	filter(r, &q, STORE_RT_HOSTNAME, "hostName", b[0], sizeof(b[0]));
 	filter(r, &q, STORE_RT_IMAGE, "image", b[1], sizeof(b[1]));
@@ -619,14 +625,130 @@ void api_rt_profiles(struct api_req *r)
 	all.offset = 0;
 	all.limit = 0;
 	all.reverse = 0;
-	rc = r->c->store->ops->rt_profiles_query(r->c->store, &all, &rows, &total);
+	rc = r->c->store->ops->rt_profiles_query(r->c->store, &all, &rows, total);
 	if (rc == 0) {
-		arr = profiles_merged(rows, &q, &total);
-		if (arr == NULL)
+		*arr = profiles_merged(rows, &q, total);
+		if (*arr == NULL)
 			rc = -ENOMEM;
 	}
 	json_decref(rows);
+	return rc == -1 ? -EIO : rc;
+}
+
+void api_rt_profiles(struct api_req *r)
+{
+	json_t *arr;
+	long total;
+	int rc = profiles_page(r, 0, &arr, &total);
+
+	if (rc == -1)
+		return;
 	reply_list(r, rc, arr, total, "runtime profiles");
+}
+
+/* One CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes doubled.
+ * A cell a spreadsheet would take for a formula (=, +, -, @, tab, CR first) gets a ' in front:
+ * process paths and names come from the workloads, which an attacker may control. */
+static void csv_cell(FILE *f, const char *s, int last)
+{
+	int quote = strpbrk(s, ",\"\r\n") != NULL;
+
+	if (quote)
+		fputc('"', f);
+	if (s[0] != 0 && strchr("=+-@\t\r", s[0]) != NULL)
+		fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	if (quote)
+		fputc('"', f);
+	fputs(last ? "\r\n" : ",", f);
+}
+
+/* The values of member key of the elements of array a (port/protocol pairs when key is NULL,
+ * the strings themselves when key is ""), joined by "; ", as one cell. */
+static void csv_list(FILE *f, const json_t *a, const char *key, int last)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *l = open_memstream(&text, &len);
+	const json_t *e;
+	size_t i;
+
+	if (l == NULL) {
+		csv_cell(f, "", last);
+		return;
+	}
+	json_array_foreach(a, i, e) {
+		if (i > 0)
+			fputs("; ", l);
+		if (key == NULL) {
+			const char *proto = json_string_value(json_object_get(e, "protocol"));
+			fprintf(l, "%s/%" JSON_INTEGER_FORMAT, proto && proto[0] ? proto : "?",
+				json_integer_value(json_object_get(e, "port")));
+		} else {
+			const char *v = json_string_value(key[0] ? json_object_get(e, key) : e);
+			fputs(v ? v : "", l);
+		}
+	}
+	fclose(l);
+	csv_cell(f, text ? text : "", last);
+	free(text);
+}
+
+void api_rt_profiles_download(struct api_req *r)
+{
+	static const char *const header[] = { "Id", "Image", "Namespace", "Cluster", "State", "Created",
+		"Hosts", "Processes", "Listening ports", "Outbound ports", "DNS queries", "File paths",
+		"Learned overflow" };
+	static const char *const str[] = { "_id", "image", "namespace", "cluster", "state", "created" };
+	const size_t nh = sizeof(header) / sizeof(header[0]);
+	char *text = NULL;
+	size_t len = 0, i;
+	json_t *arr, *p;
+	long total;
+	FILE *f;
+	int rc = profiles_page(r, 1, &arr, &total);
+
+	if (rc == -1)
+		return;
+	if (rc < 0) {
+		reply_list(r, rc, NULL, 0, "runtime profiles");
+		return;
+	}
+	if ((f = open_memstream(&text, &len)) == NULL) {
+		json_decref(arr);
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	for (i = 0; i < nh; i++)
+		csv_cell(f, header[i], i + 1 == nh);
+	json_array_foreach(arr, i, p) {
+		for (size_t k = 0; k < sizeof(str) / sizeof(str[0]); k++) {
+			const char *v = json_string_value(json_object_get(p, str[k]));
+			csv_cell(f, v ? v : "", 0);
+		}
+		csv_list(f, json_object_get(p, "hostnames"), "", 0);
+		csv_list(f, at(p, "processes.static"), "path", 0);
+		csv_list(f, at(p, "network.behavioral.listeningPorts.0.portsData.ports"), NULL, 0);
+		csv_list(f, at(p, "network.behavioral.outboundPorts.ports"), NULL, 0);
+		csv_list(f, at(p, "network.behavioral.dnsQueries"), "domainName", 0);
+		csv_list(f, at(p, "filesystem.behavioral"), "path", 0);
+		fprintf(f, "%" JSON_INTEGER_FORMAT "\r\n", json_integer_value(json_object_get(p, "learnedOverflow")));
+	}
+	json_decref(arr);
+	if (fclose(f) != 0 || text == NULL) {
+		free(text);
+		api_error(r, 500, "out of memory");
+		return;
+	}
+	api_total_count(r, total);
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition",
+			  "attachment; filename=\"runtime_container_profiles.csv\"");
+	api_reply_raw(r, 200, "text/csv; charset=utf-8", text, len);
+	free(text);
 }
 
 void api_rt_profiles_learn(struct api_req *r)

@@ -343,7 +343,6 @@ static void fold_sweep(struct bpf_state *b)
 		struct gev_net net;
 		struct gev_dns dns;
 	} rec;
-	uint64_t now = (uint64_t)ts_ns(CLOCK_BOOTTIME);
 	struct gev_fold_key batch_key;
 	void *in = NULL;
 	int done = 0;
@@ -356,13 +355,17 @@ static void fold_sweep(struct bpf_state *b)
 			return;
 		done = r < 0; /* ENOENT: this was the last batch */
 		in = &batch_key;
+		/* After the batch was read: the programs keep moving last_ns past an earlier "now". */
+		uint64_t now = (uint64_t)ts_ns(CLOCK_BOOTTIME);
 		for (__u32 i = 0; i < n; i++) {
 			const struct gev_fold_key *k = &b->sweep_keys[i];
 			struct gev_fold_val v;
 			struct event *ev;
 			size_t size;
 
-			if (b->sweep_vals[i].repeats == 0 || now - b->sweep_vals[i].last_ns < b->fold_ns)
+			/* Quiet: no occurrence for a whole window (last_ns + fold_ns, never a difference
+			 * that wraps when last_ns is later than now). */
+			if (b->sweep_vals[i].repeats == 0 || b->sweep_vals[i].last_ns + b->fold_ns > now)
 				continue;
 			if (sensor_queue_full(b->s))
 				return;

@@ -191,6 +191,35 @@ check "  its lists united, the least advanced state, the earliest creation, both
 api GET "/api/v1/profiles/container?id=pm&hostName=node-a" >"$T/p.json"
 check "  filtered by host: that host's model, with its hostname" \
 	[ "$(jq -r '.[0] | "\(.state) \(.hostname)"' "$T/p.json")|$(total)" = "active node-a|1" ]
+# CSV download (Prisma's /profiles/container/download): the same merged profiles, one row each;
+# a cell a spreadsheet would run as a formula is defused with a leading quote.
+python3 - "$T/console/garrison.db" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+doc = {"_id": "pz", "image": "evil:1", "namespace": "ns", "cluster": "prod", "state": "active",
+       "created": "2026-11-27T09:00:00Z", "processes": {"static": [{"path": '=HYPERLINK("http://x","y")'}]},
+       "network": {"behavioral": {"listeningPorts": [{"app": "*", "portsData": {"ports": []}}],
+                                  "outboundPorts": {"ports": [{"port": 443, "protocol": "tcp"}]}, "dnsQueries": []}},
+       "filesystem": {"behavioral": [{"path": "/tmp/a,b"}]}, "learnedOverflow": 0}
+db.execute("INSERT INTO runtime_profiles(hostname,id,image,namespace,cluster,state,doc,updated) VALUES(?,?,?,?,?,?,?,0)",
+           ("node-c", "pz", "evil:1", "ns", "prod", "active", json.dumps(doc)))
+db.commit()
+PY
+api GET "/api/v1/profiles/container/download?cluster=prod" >"$T/p.csv"
+check "profiles download: 200, text/csv, an attachment, Total-Count 2" \
+	[ "$(code)|$(tr -d '\r' <"$T/h" | awk -F': ' 'tolower($1)=="content-type"{print $2}')|$(grep -ci '^content-disposition: attachment' "$T/h")|$(total)" = "200|text/csv; charset=utf-8|1|2" ]
+check "  a header and one row per profile, as the list has them (RFC 4180)" python3 - "$T/p.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0] == ["Id", "Image", "Namespace", "Cluster", "State", "Created", "Hosts", "Processes",
+                   "Listening ports", "Outbound ports", "DNS queries", "File paths", "Learned overflow"], rows[0]
+assert len(rows) == 3, rows
+pm, pz = rows[1], rows[2]
+assert pm == ["pm", "nginx:1", "", "prod", "learning", "2026-11-27T07:00:00Z", "node-a; node-b",
+              "/usr/sbin/nginx; /bin/sh; /usr/bin/curl", "tcp/80", "", "a.example", "", "2"], pm
+assert pz[7] == "'" + '=HYPERLINK("http://x","y")', pz[7]
+assert pz[9] == "tcp/443" and pz[11] == "/tmp/a,b", pz
+PY
 api POST /api/v1/profiles/container/learn >/dev/null
 check "relearn all: 200" [ "$(code)" = 200 ]
 api POST /api/v1/profiles/container/nope/learn >/dev/null
