@@ -79,7 +79,7 @@ cleanup() {
 	fi
 	rmdir "$CG" 2>/dev/null || true
 	[ "$MADE_PARENT" = 1 ] && rmdir "$PARENT" 2>/dev/null || true
-	rm -rf "$WORK"
+	[ -n "${KEEP:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -23,6 +23,7 @@ RS_PORT=28542
 REFUSED_PORT=28543
 UDP_PORT=28544
 FOLD_PORT=28545
+FOLD_PORT2=28546
 
 skip() { echo "sensor_bpf: skipped: $*"; t_done; exit 0; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (loads BPF programs)"
@@ -56,6 +57,7 @@ hasnt() { lines | jq -e -s "map(select($1)) | length == 0" >/dev/null 2>&1; }
 first() { lines | jq -c -s "map(select($1)) | first // empty" 2>/dev/null; }
 # lines_count_is N JQ_FILTER: exactly N events match.
 lines_count_is() { lines | jq -e -s "map(select($2)) | length == $1" >/dev/null 2>&1; }
+lines_count_le() { lines | jq -e -s "map(select($2)) | length <= $1" >/dev/null 2>&1; }
 
 if ! "$HARNESS" start "$D" --bridge >"$D/harness.log" 2>&1; then
 	cat "$D/harness.log"
@@ -169,6 +171,19 @@ for i in range(12):
     q = struct.pack(">HHHHHH", 0x1000 + i, 0x0100, 1, 0, 0, 0) + b"".join(bytes([len(l)]) + l for l in [b"h6-fold", b"example", b"test"]) + b"\0" + struct.pack(">HH", 1, 1)
     s.sendto(q, ("127.0.0.1", 53))
 PYEOF
+# A key that stays busy for 0.8 s (UDP connects in a loop, one CPU): folded all along, never
+# collected as quiet while it is busy; the loop writes how many connects it made.
+taskset -c 0 "$PY" - "$FOLD_PORT2" "$D/busy.n" <<'PYEOF'
+import socket, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+n, end = 0, time.monotonic() + 0.8
+while time.monotonic() < end:
+    f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    f.connect(("127.0.0.1", port))
+    f.close()
+    n += 1
+open(out, "w").write(str(n))
+PYEOF
 # Folding in the container: busybox sh opens /tmp/fold.log for appending 40 times itself.
 dk exec "$CID" sh -c 'for i in $(seq 1 40); do echo $i >> /tmp/fold.log; done'
 
@@ -224,6 +239,11 @@ check "30 UDP connects of one process to 127.0.0.1:$FOLD_PORT: folded, repeats a
 	wait_until 10 sums_to 30 "$HOSTPY and .type == \"connect\" and .proto == \"udp\" and .port == $FOLD_PORT and .result == 0"
 check "12 queries of h6-fold.example.test by one process, each with its own id: repeats add up to 12" \
 	wait_until 10 sums_to 12 "$HOSTPY and .type == \"dns\" and .qname == \"h6-fold.example.test\""
+BUSY="$HOSTPY and .type == \"connect\" and .port == $FOLD_PORT2"
+check "connects in a loop for 0.8 s: repeats add up to the $(cat "$D/busy.n" 2>/dev/null) made" \
+	wait_until 10 sums_to "$(cat "$D/busy.n" 2>/dev/null || echo 0)" "$BUSY"
+check "  in at most 5 events: first sight, first fold, a window's end, the quiet key's count" \
+	lines_count_le 5 "$BUSY"
 check "40 opens of /tmp/fold.log for appending by one shell in the container: repeats add up to 40" \
 	wait_until 10 sums_to 40 "$IN and .type == \"file\" and .op == \"open\" and .path == \"/tmp/fold.log\""
 check "no event of the container's processes is attributed to the host or another container" \
