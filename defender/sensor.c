@@ -384,6 +384,7 @@ json_t *sensor_stats_json(const struct sensor_stats *st)
 	    json_object_set_new(o, "folded", json_integer((json_int_t)folded)) != 0 ||
 	    json_object_set_new(o, "foldedDelivered", json_integer((json_int_t)st->fold_delivered)) != 0 ||
 	    json_object_set_new(o, "foldCollected", json_integer((json_int_t)st->fold_collected)) != 0 ||
+	    json_object_set_new(o, "foldMs", json_integer((json_int_t)st->fold_ms)) != 0 ||
 	    json_object_set_new(o, "lossRate", json_real(rate)) != 0)
 		goto fail_ev;
 	return o;

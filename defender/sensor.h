@@ -69,6 +69,7 @@ struct sensor_stats {
 	uint64_t folded[EVENT_TYPE_MAX];      /* kernel: occurrences folded into a record, per type */
 	uint64_t fold_delivered; /* the folded occurrences that reached the queue (event.repeats) */
 	uint64_t fold_collected; /* events made of the counts of keys that went quiet */
+	uint32_t fold_ms;        /* the fold window in force (0: no folding) */
 	uint64_t ia32_undecoded; /* kernel: 32-bit syscalls of watched numbers, not decoded */
 	uint64_t received;  /* records the back end read (bpf: ring buffer records and fold counts taken from the map) */
 	uint64_t malformed; /* records the back end rejected (bad size or type, bad JSON line) */
@@ -114,7 +115,8 @@ int sensor_next(struct sensor *s, struct event *ev, int timeout_ms);
 void sensor_stats(struct sensor *s, struct sensor_stats *st);
 /* The counters as a JSON object for the Defender's status: {"backend","running","events":{"<type>":
  * {"seen","lostKernel","folded"}},"seen","lostKernel","received","malformed","dropped","filtered",
- * "delivered","cgroupScans","ia32Undecoded","folded","foldedDelivered","foldCollected","lossRate"}.
+ * "delivered","cgroupScans","ia32Undecoded","folded","foldedDelivered","foldCollected","foldMs",
+ * "lossRate"}.
  * New reference or NULL (out of memory). */
 json_t *sensor_stats_json(const struct sensor_stats *st);
 /* Stops the thread (if started), closes the back end and frees s. NULL is a no-op. */

@@ -418,6 +418,25 @@ static int prepare_maps(struct bpf_map *events, struct bpf_map *counters, int ev
 	return bpf_map__set_max_entries(events, (uint32_t)rb_bytes);
 }
 
+/* Whether this kernel has what collecting folded counts needs: batch lookups and
+ * lookup-and-delete on an LRU hash (Linux 5.14). Without them the counts of quiet keys could not
+ * be taken, so the sensor runs without folding (every occurrence a record). */
+static int fold_supported(void)
+{
+	struct gev_fold_key k = { 0 }, out;
+	struct gev_fold_val v;
+	__u32 n = 1;
+	int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "gfold_probe", sizeof(k), sizeof(v), 8, NULL);
+	int ok;
+
+	if (fd < 0)
+		return 0;
+	ok = bpf_map_lookup_batch(fd, NULL, &out, &k, &v, &n, NULL) < 0 && errno == ENOENT &&
+	     bpf_map_lookup_and_delete_elem(fd, &k, &v) < 0 && errno == ENOENT;
+	close(fd);
+	return ok;
+}
+
 static int bpf_open(const struct sensor_config *cfg, void **state, char *err, size_t errlen)
 {
 	struct bpf_state *b;
@@ -438,6 +457,11 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 	b->counters_fd = -1;
 	b->folds_fd = -1;
 	b->fold_ns = cfg->fold_ms > 0 ? (uint64_t)cfg->fold_ms * 1000000ull : 0;
+	if (b->fold_ns && (cfg->families & (SENSOR_NETWORK | SENSOR_FILE)) && !fold_supported()) {
+		log_warn("eBPF sensor: this kernel cannot hand folded counts back (batch lookups or "
+			 "lookup-and-delete on LRU maps are missing): every occurrence is reported");
+		b->fold_ns = 0;
+	}
 	b->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : SENSOR_DEFAULT_POLL_MS;
 	libbpf_set_print(libbpf_log);
 	refresh_offset(b);
@@ -606,6 +630,7 @@ static void bpf_counters(void *state, struct sensor_stats *st)
 	}
 	st->fold_delivered += b->fold_delivered;
 	st->fold_collected += b->fold_collected;
+	st->fold_ms = (uint32_t)(b->fold_ns / 1000000u);
 }
 
 const struct sensor_backend sensor_backend_bpf = {

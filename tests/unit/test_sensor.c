@@ -677,6 +677,10 @@ T_TEST(replay_drops_and_filters)
 	T_CHECK(rate > (double)st.dropped / 1000 - 1e-9 && rate < (double)st.dropped / 1000 + 1e-9);
 	T_CHECK(rate > 0.8);
 	T_CHECK(json_object_get(json_object_get(j, "events"), "dns") != NULL);
+	/* The replay back end folds nothing: its status says so. */
+	T_CHECK_INT(json_integer_value(json_object_get(j, "foldMs")), 0);
+	T_CHECK_INT(json_integer_value(json_object_get(j, "folded")), 0);
+	T_CHECK_INT(json_integer_value(json_object_get(json_object_get(json_object_get(j, "events"), "dns"), "folded")), 0);
 	json_decref(j);
 	sensor_free(s);
 	unlink(cfg.replay_path);
@@ -701,6 +705,10 @@ T_TEST(sensor_open_errors)
 	cfg.ringbuf_bytes = 5000; /* not a power of two */
 	T_CHECK_INT(sensor_open("bpf", &cfg, &s, err, sizeof(err)), -EINVAL);
 	T_CHECK(strstr(err, "power of two") != NULL);
+	cfg.ringbuf_bytes = 0;
+	cfg.fold_ms = SENSOR_FOLD_MAX_MS + 1;
+	T_CHECK_INT(sensor_open("replay", &cfg, &s, err, sizeof(err)), -EINVAL);
+	T_CHECK(strstr(err, "fold window") != NULL);
 	sensor_free(NULL);
 }
 
