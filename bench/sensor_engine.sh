@@ -23,7 +23,7 @@
 # Environment: B (build dir, default build/rel-bench: a non-sanitized build is made there), PARTS
 # ("throughput drain overhead"), N_DRAIN (800000), RINGBUF_DRAIN (268435456), MODELS ("learn active"), STORMS ("exec mixed"), RATES_mixed
 # ("100000 200000 300000 400000 600000"), RATES_exec (""), SECONDS_STEP (3: paced steps last about
-# this long), N_EXEC (3000), N_MIXED_MAX (2000000), N_WORKLOAD (20000), OVERHEAD_STORM (workload; or mixed, open, openmany,
+# this long), N_EXEC (3000), N_MIXED_MAX (2000000), N_WORKLOAD (20000), OVERHEAD_STORM (workload; or mixed, open, openmany, getppid,
 # connect, exec), OVERHEAD_MODELS (learn; drain: the sensor alone, events read and not evaluated),
 # OVERHEAD_FAMILIES (all; or a comma list of process, network, file: to split the overhead; none:
 # no engine on either side, which shows the measurement's own bias and noise),

@@ -11,6 +11,8 @@
  *                                     events, each of another file than the previous 8191 (more
  *                                     than the sensor's fold map holds: nothing folds, every open
  *                                     inserts a key); DIR (/tmp/sensor_pipeline.d) is created
+ *   sensor_pipeline getppid N         N times getppid(2): no event; what every syscall pays for
+ *                                     the sys_exit hook (the floor), with the cheapest syscall
  *   sensor_pipeline readonly N [FILE] N times open(FILE, O_RDONLY) + close: no event (the kernel
  *                                     filter's cost)
  *   sensor_pipeline mixed N [PORT]    N events, alternately a writable open + close of
@@ -38,6 +40,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -224,6 +227,12 @@ int main(int argc, char **argv)
 		r = storm_open(n, argc > 3 ? argv[3] : "/tmp/sensor_pipeline.tmp", O_WRONLY | O_CREAT);
 	} else if (strcmp(argv[1], "openmany") == 0) {
 		r = storm_openmany(n, argc > 3 ? argv[3] : "/tmp/sensor_pipeline.d");
+	} else if (strcmp(argv[1], "getppid") == 0) {
+		for (long i = 0; i < n; i++) {
+			pace(i);
+			syscall(SYS_getppid);
+		}
+		r = 0;
 	} else if (strcmp(argv[1], "readonly") == 0) {
 		r = storm_open(n, argc > 3 ? argv[3] : "/etc/hostname", O_RDONLY);
 	} else if (strcmp(argv[1], "connect") == 0) {
@@ -247,6 +256,6 @@ int main(int argc, char **argv)
 	printf("storm=%s n=%ld seconds=%.4f rate=%.0f cpu=%.4f\n", argv[1], n, t, (double)n / t, cpu);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sensor_pipeline [--rate R] exec|open|openmany|connect|readonly|mixed|workload N [PATH|DIR|PORT]\n");
+	fprintf(stderr, "usage: sensor_pipeline [--rate R] exec|open|openmany|connect|getppid|readonly|mixed|workload N [PATH|DIR|PORT]\n");
 	return 2;
 }
