@@ -220,23 +220,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--queue") == 0 && parse_num(val, SENSOR_QUEUE_MAX, &v) == 0) {
 			cfg.queue_len = v;
 		} else if (strcmp(a, "--families") == 0) {
-			/* process, network, file, all, or a comma list: to split the overhead by family */
-			cfg.families = 0;
-			for (const char *f = val; *f;) {
-				size_t n = strcspn(f, ",");
-				if (n == 7 && strncmp(f, "process", n) == 0)
-					cfg.families |= SENSOR_PROCESS;
-				else if (n == 7 && strncmp(f, "network", n) == 0)
-					cfg.families |= SENSOR_NETWORK;
-				else if (n == 4 && strncmp(f, "file", n) == 0)
-					cfg.families |= SENSOR_FILE;
-				else if (n == 3 && strncmp(f, "all", n) == 0)
-					cfg.families |= SENSOR_ALL;
-				else
-					goto usage;
-				f += n + (f[n] == ',');
-			}
-			if (cfg.families == 0)
+			/* to split the overhead by family */
+			if (sensor_families_parse(val, &cfg.families) != 0)
 				goto usage;
 		} else if (strcmp(a, "--fold-ms") == 0 && parse_num(val, SENSOR_FOLD_MAX_MS, &v) == 0) {
 			cfg.fold_ms = v == 0 ? -1 : (int)v; /* 0: folding off */

@@ -194,6 +194,16 @@ static __always_inline __u64 fold_hash(const struct gev_fold_key *k)
 	return h;
 }
 
+/* The key's record is written now, by the current thread: what a collected count reports. */
+static __always_inline void fold_reported(struct gev_fold_val *v, __u64 now)
+{
+	v->report_ns = now;
+	v->last_ns = now;
+	v->pid = (__u32)bpf_get_current_pid_tgid();
+	v->gid = bpf_get_current_uid_gid() >> 32;
+	bpf_get_current_comm(v->comm, sizeof(v->comm));
+}
+
 /* 1 when this occurrence of k was folded (nothing to write); 0 when it is to be reported, with
  * *repeats the occurrences folded since the key's last record. The first sight of a key on this
  * CPU is reported without touching the map (its count, if the map holds one from another CPU,
@@ -231,18 +241,10 @@ static __always_inline int fold(const struct gev_fold_key *k, __u32 *repeats)
 		if (r)
 			__sync_fetch_and_add(&v->repeats, -r);
 		*repeats = r > 0xffffffffULL ? 0xffffffffU : (__u32)r;
-		v->report_ns = now;
-		v->last_ns = now;
-		v->pid = (__u32)bpf_get_current_pid_tgid();
-		v->gid = bpf_get_current_uid_gid() >> 32;
-		bpf_get_current_comm(v->comm, sizeof(v->comm));
+		fold_reported(v, now);
 		return 0;
 	}
-	nv.report_ns = now;
-	nv.last_ns = now;
-	nv.pid = (__u32)bpf_get_current_pid_tgid();
-	nv.gid = bpf_get_current_uid_gid() >> 32;
-	bpf_get_current_comm(nv.comm, sizeof(nv.comm));
+	fold_reported(&nv, now);
 	bpf_map_update_elem(&folds, k, &nv, BPF_NOEXIST);
 	return 0;
 }

@@ -49,6 +49,27 @@ struct sensor {
 static const struct sensor_backend *const backends[] = { &sensor_backend_bpf, &sensor_backend_replay,
 							    &sensor_backend_netlink };
 
+int sensor_families_parse(const char *list, unsigned *out)
+{
+	static const struct { const char *name; unsigned bits; } fam[] = {
+		{ "process", SENSOR_PROCESS }, { "network", SENSOR_NETWORK },
+		{ "file", SENSOR_FILE }, { "all", SENSOR_ALL },
+	};
+
+	*out = 0;
+	while (*list) {
+		size_t n = strcspn(list, ","), i;
+		for (i = 0; i < sizeof(fam) / sizeof(fam[0]); i++)
+			if (strlen(fam[i].name) == n && strncmp(list, fam[i].name, n) == 0)
+				break;
+		if (i == sizeof(fam) / sizeof(fam[0]))
+			return -EINVAL;
+		*out |= fam[i].bits;
+		list += n + (list[n] == ',');
+	}
+	return *out ? 0 : -EINVAL;
+}
+
 int sensor_open(const char *name, const struct sensor_config *cfg, struct sensor **out, char *err,
 		size_t errlen)
 {

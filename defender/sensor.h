@@ -99,6 +99,10 @@ extern const struct sensor_backend sensor_backend_bpf;
 extern const struct sensor_backend sensor_backend_replay;
 extern const struct sensor_backend sensor_backend_netlink;
 
+/* Parses a comma-separated list of family names ("process", "network", "file", "all") into
+ * SENSOR_* bits. 0, or -EINVAL for an empty list or an unknown name. */
+int sensor_families_parse(const char *list, unsigned *out);
+
 /* Opens the back end named name ("bpf", "replay", "netlink") with cfg (copied; strings must stay valid until
  * sensor_free). Nothing runs yet. 0 and *out, -ENOENT for an unknown name, -EINVAL for a bad
  * configuration, or the back end's error (-EPERM: not allowed to load BPF, ...); err gets a

@@ -89,7 +89,6 @@ static int parse_list(const char *s, const char *const *names, int n, unsigned *
 
 int main(int argc, char **argv)
 {
-	static const char *const fam_names[] = { "process", "network", "file" };
 	const char *types_names[EVENT_TYPE_MAX];
 	struct sensor_config cfg = { 0 };
 	const char *backend = "bpf", *container = NULL;
@@ -136,7 +135,7 @@ int main(int argc, char **argv)
 			if (parse_list(val, types_names, EVENT_TYPE_MAX, &types) != 0)
 				goto bad;
 		} else if (strcmp(a, "--families") == 0) {
-			if (parse_list(val, fam_names, 3, &cfg.families) != 0)
+			if (sensor_families_parse(val, &cfg.families) != 0)
 				goto bad;
 		} else if (strcmp(a, "--ringbuf") == 0) {
 			if (parse_num(val, 1u << 30, &v) != 0)

@@ -685,6 +685,25 @@ static json_t *profiles(struct rtengine *e, int force)
 	return p;
 }
 
+/* An engine in dir that learned the recording's one model: its profiles in *p, its _id in id;
+ * NULL when the engine does not start. */
+static struct rtengine *learned_engine(char *dir, size_t dirlen, char *id, size_t idlen, json_t **p)
+{
+	struct rtengine *e;
+
+	tmpdir(dir, dirlen);
+	e = engine_with_policy(dir, recording, RULES1);
+	if (e == NULL)
+		return NULL;
+	send_inventory(e);
+	drain(e);
+	rtengine_step(e, 5);
+	*p = profiles(e, 1);
+	T_CHECK_INT(json_array_size(*p), 1);
+	snprintf(id, idlen, "%s", rs(*p, 0, "_id"));
+	return e;
+}
+
 /* Models learn from the replay; runtime-profiles carries them; relearn by _id and all resets. */
 T_TEST(profiles_and_relearn)
 {
@@ -692,16 +711,9 @@ T_TEST(profiles_and_relearn)
 	struct rtengine *e;
 	json_t *p, *m;
 
-	tmpdir(dir, sizeof(dir));
-	e = engine_with_policy(dir, recording, RULES1);
+	e = learned_engine(dir, sizeof(dir), id, sizeof(id), &p);
 	if (e == NULL)
 		return;
-	send_inventory(e);
-	drain(e);
-	rtengine_step(e, 5);
-	p = profiles(e, 1);
-	T_CHECK_INT(json_array_size(p), 1);
-	snprintf(id, sizeof(id), "%s", rs(p, 0, "_id"));
 	T_CHECK_STR(rs(p, 0, "image"), "test/busybox:1");
 	T_CHECK_STR(rs(p, 0, "namespace"), "payments");
 	T_CHECK_STR(rs(p, 0, "state"), "learning");
@@ -745,16 +757,9 @@ T_TEST(models_survive_restart)
 	size_t nprocs;
 	struct stat st;
 
-	tmpdir(dir, sizeof(dir));
-	e = engine_with_policy(dir, recording, RULES1);
+	e = learned_engine(dir, sizeof(dir), id, sizeof(id), &p);
 	if (e == NULL)
 		return;
-	send_inventory(e);
-	drain(e);
-	rtengine_step(e, 5);
-	p = profiles(e, 1);
-	T_CHECK_INT(json_array_size(p), 1);
-	snprintf(id, sizeof(id), "%s", rs(p, 0, "_id"));
 	nprocs = json_array_size(json_object_get(json_object_get(json_array_get(p, 0), "processes"), "static"));
 	T_CHECK(nprocs >= 3);
 	json_decref(p);
