@@ -225,6 +225,9 @@ int main(int argc, char **argv)
 				goto usage;
 		} else if (strcmp(a, "--fold-ms") == 0 && parse_num(val, SENSOR_FOLD_MAX_MS, &v) == 0) {
 			cfg.fold_ms = v == 0 ? -1 : (int)v; /* 0: folding off */
+		} else if (strcmp(a, "--syscall-hook") == 0) {
+			if (sensor_syscall_hook_parse(val, &cfg.syscall_hook) != 0)
+				goto usage;
 		} else if (strcmp(a, "--seconds") == 0 && parse_num(val, 86400, &v) == 0) {
 			seconds = v;
 		} else if (strcmp(a, "--throttle-ms") == 0 && parse_num(val, 86400000, &v) == 0 && v > 0) {
@@ -351,6 +354,6 @@ out:
 usage:
 	fprintf(stderr, "usage: sensor_engine [--models learn|active|drain|SECONDS] [--ringbuf BYTES] [--queue N]\n"
 			"       [--families process,network,file|all] [--fold-ms MS (0: off)] [--seconds N]\n"
-			"       [--throttle-ms MS]\n");
+			"       [--throttle-ms MS] [--syscall-hook auto|tracepoints|sys_exit]\n");
 	return 2;
 }

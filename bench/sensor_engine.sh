@@ -23,10 +23,11 @@
 # Environment: B (build dir, default build/rel-bench: a non-sanitized build is made there), PARTS
 # ("throughput drain overhead"), N_DRAIN (800000), RINGBUF_DRAIN (268435456), MODELS ("learn active"), STORMS ("exec mixed"), RATES_mixed
 # ("100000 200000 300000 400000 600000"), RATES_exec (""), SECONDS_STEP (3: paced steps last about
-# this long), N_EXEC (3000), N_MIXED_MAX (2000000), N_WORKLOAD (20000), OVERHEAD_STORM (workload; or mixed, open, openmany, getppid,
+# this long), N_EXEC (3000), N_MIXED_MAX (2000000), N_WORKLOAD (20000), OVERHEAD_STORM (workload; or mixed, open, openmany, getppid, write,
 # connect, exec), OVERHEAD_MODELS (learn; drain: the sensor alone, events read and not evaluated),
 # OVERHEAD_FAMILIES (all; or a comma list of process, network, file: to split the overhead; none:
 # no engine on either side, which shows the measurement's own bias and noise),
+# SYSCALL_HOOK (auto; tracepoints or sys_exit: the engine's --syscall-hook, docs/sensors.md "Hooks"),
 # FOLD_MS (the overhead part's fold window: 1000, the Defender's default; 0: off; the other parts
 # measure the pipeline itself and run without folding, every event distinct), REPEAT (5), RINGBUF
 # (16777216), QUEUE (8192), STORM_CPU (0), ENGINE_CPU (1), WORK (a new /tmp/h3-engine.XXXXXX).
@@ -49,6 +50,7 @@ OVERHEAD_STORM=${OVERHEAD_STORM:-workload}
 OVERHEAD_MODELS=${OVERHEAD_MODELS:-learn}
 OVERHEAD_FAMILIES=${OVERHEAD_FAMILIES:-all}
 FOLD_MS=${FOLD_MS:-1000}
+SYSCALL_HOOK=${SYSCALL_HOOK:-auto}
 REPEAT=${REPEAT:-5}
 RINGBUF=${RINGBUF:-16777216}
 QUEUE=${QUEUE:-8192}
@@ -91,7 +93,7 @@ gen() {
 
 engine_start() { # MODELS [FAMILIES [FOLD_MS]]
 	taskset -c "$ENGINE_CPU" "$ENGINE" --models "$1" --families "${2:-all}" --fold-ms "${3:-0}" \
-		--ringbuf "$RINGBUF" --queue "$QUEUE" \
+		--syscall-hook "$SYSCALL_HOOK" --ringbuf "$RINGBUF" --queue "$QUEUE" \
 		>"$WORK/engine.out" 2>"$WORK/engine.err" &
 	ENGINE_PID=$!
 	for _ in $(seq 1 200); do grep -q ready "$WORK/engine.err" 2>/dev/null && break; sleep 0.05; done
@@ -205,7 +207,7 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	# Interleaved pairs (without, then with a freshly started engine) so that the drift of a
 	# shared machine hits both sides alike; wall time and CPU time (storm + its children).
 	echo
-	echo "overhead (engine with the Defender's defaults: 8 MiB ring buffer, 4096 queue slots, fold $FOLD_MS ms, models $OVERHEAD_MODELS, families $OVERHEAD_FAMILIES):"
+	echo "overhead (engine with the Defender's defaults: 8 MiB ring buffer, 4096 queue slots, fold $FOLD_MS ms, syscall hook $SYSCALL_HOOK, models $OVERHEAD_MODELS, families $OVERHEAD_FAMILIES):"
 	echo "$OVERHEAD_STORM storm of $N_WORKLOAD rounds, $REPEAT interleaved pairs"
 	case $OVERHEAD_STORM in
 	readonly) oarg=/etc/hostname ;;

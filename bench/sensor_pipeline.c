@@ -13,6 +13,9 @@
  *                                     inserts a key); DIR (/tmp/sensor_pipeline.d) is created
  *   sensor_pipeline getppid N         N times getppid(2): no event; what every syscall pays for
  *                                     the sys_exit hook (the floor), with the cheapest syscall
+ *   sensor_pipeline write N           N times write(2) of 64 bytes to /dev/null: no event; the cost
+ *                                     of the commonest syscall, which the DNS sensor must look at
+ *                                     (a write on a UDP socket connected to port 53 is a query)
  *   sensor_pipeline readonly N [FILE] N times open(FILE, O_RDONLY) + close: no event (the kernel
  *                                     filter's cost)
  *   sensor_pipeline mixed N [PORT]    N events, alternately a writable open + close of
@@ -233,6 +236,19 @@ int main(int argc, char **argv)
 			syscall(SYS_getppid);
 		}
 		r = 0;
+	} else if (strcmp(argv[1], "write") == 0) {
+		static const char buf[64];
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return 1;
+		r = 0;
+		for (long i = 0; i < n && r == 0; i++) {
+			pace(i);
+			if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+				r = -1;
+		}
+		close(fd);
 	} else if (strcmp(argv[1], "readonly") == 0) {
 		r = storm_open(n, argc > 3 ? argv[3] : "/etc/hostname", O_RDONLY);
 	} else if (strcmp(argv[1], "connect") == 0) {
@@ -256,6 +272,6 @@ int main(int argc, char **argv)
 	printf("storm=%s n=%ld seconds=%.4f rate=%.0f cpu=%.4f\n", argv[1], n, t, (double)n / t, cpu);
 	return 0;
 usage:
-	fprintf(stderr, "usage: sensor_pipeline [--rate R] exec|open|openmany|connect|getppid|readonly|mixed|workload N [PATH|DIR|PORT]\n");
+	fprintf(stderr, "usage: sensor_pipeline [--rate R] exec|open|openmany|connect|getppid|write|readonly|mixed|workload N [PATH|DIR|PORT]\n");
 	return 2;
 }

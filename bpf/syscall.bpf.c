@@ -1,10 +1,13 @@
 /*
- * syscall.bpf.c: the network and file families on one hook, tp_btf/sys_exit (the raw syscall
- * tracepoint: no kprobe, no trampoline). One program per syscall exit is the whole cost of a
- * syscall that is not reported: one switch on its number. There is no sys_enter program and no
- * per-thread state: at sys_exit the saved user registers still hold the syscall's arguments (x86-64
- * keeps them in pt_regs; only ax is replaced by the result), and the user memory they point to is
- * still the caller's.
+ * syscall.bpf.c: the network and file families. Each syscall reported has a program on its own
+ * tracepoint, syscalls:sys_exit_<name> (gev_net_*, gev_file_*: user space loads the wanted
+ * families'), so the syscalls not reported run no BPF at all; where the kernel has no syscall
+ * tracepoints, one program on tp_btf/sys_exit (every syscall's exit) switches on the number
+ * instead. Both run on_sys_exit(). DNS queries are seen on tp_btf/sock_send_length where the
+ * kernel has it (dns_at_send), so write(2) needs no hook. No kprobe, no trampoline (see
+ * docs/sensors.md, "Hooks"). There is no sys_enter program and no per-thread state: at syscall
+ * exit the saved user registers still hold the syscall's arguments (x86-64 keeps them in pt_regs;
+ * only ax is replaced by the result), and the user memory they point to is still the caller's.
  *
  * Network (want_net):
  * - connect(2): reported with its result. When it succeeded (or is in progress) the destination is
@@ -25,14 +28,17 @@
  * What user memory holds at exit is read after the call: a thread of the same process can change a
  * path or a DNS payload between the kernel's copy and this read (a race every syscall tracer has,
  * at entry too, where the window is shorter); destinations of successful connects are immune.
- * 32-bit (ia32) syscalls use other numbers and registers: they are not decoded, and counted under
- * GEV_CNT_IA32.
+ * 32-bit (ia32) syscalls use other numbers and registers: they are not decoded; on sys_exit and
+ * sock_send_length they are counted under GEV_CNT_IA32 (the per-syscall tracepoints never see them).
  */
 #include "common.bpf.h"
 
 /* Set by user space before load: the families wanted (the verifier drops the others' code). */
 const volatile __u8 want_net = 1;
 const volatile __u8 want_file = 1;
+/* Set by user space before load when gev_sock_send (below) is loaded: DNS queries are seen at the
+ * socket layer, and the syscall programs leave write, writev, sendto and sendmsg alone. */
+const volatile __u8 dns_at_send = 0;
 
 #define NR_write 1
 #define NR_open 2
@@ -63,6 +69,7 @@ const volatile __u8 want_file = 1;
 #define S_IFSOCK_ 0140000
 #define EINPROGRESS_ 115
 #define TS_COMPAT_ 0x0002
+#define PF_KTHREAD_ 0x00200000
 
 #define O_ACCMODE_ 3
 #define O_CREAT_ 0100
@@ -348,11 +355,13 @@ static __always_inline void sock_local(struct sock *sk, struct gev_net *e)
 	}
 }
 
-static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, const void *buf, __u64 len)
+/* A DNS query sent on socket sk (NULL: the socket of descriptor fd) to uaddr (NULL: the socket's
+ * peer), if that is UDP port 53. */
+static __always_inline void emit_dns(struct sock *sk, int fd, const void *uaddr, __u64 alen, const void *buf,
+				     __u64 len)
 {
 	struct scratch *sc;
 	struct gev_dns *e;
-	struct sock *sk;
 	__u16 family = 0, port = 0;
 	__u8 addr[16] = {};
 	__u64 cap;
@@ -361,11 +370,13 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 	if (uaddr) {
 		if (read_sockaddr(uaddr, alen, &family, &port, addr) != 0 || port != 53)
 			return;
-		sk = sock_of_fd(fd);
+		if (!sk)
+			sk = sock_of_fd(fd);
 		if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP_)
 			return;
 	} else {
-		sk = sock_of_fd(fd);
+		if (!sk)
+			sk = sock_of_fd(fd);
 		if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_UDP_ ||
 		    sock_peer(sk, &family, &port, addr) != 0 || port != 53)
 			return;
@@ -405,7 +416,7 @@ static __always_inline void emit_dns(int fd, const void *uaddr, __u64 alen, cons
 }
 
 /* One message of sendmsg/sendmmsg: its name and its first iovec. */
-static __always_inline void dns_msghdr(int fd, const struct user_msghdr *um)
+static __always_inline void dns_msghdr(struct sock *sk, int fd, const struct user_msghdr *um)
 {
 	struct user_msghdr m;
 	struct iovec iov;
@@ -414,39 +425,40 @@ static __always_inline void dns_msghdr(int fd, const struct user_msghdr *um)
 		return;
 	if (bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov) != 0)
 		return;
-	emit_dns(fd, m.msg_name, m.msg_namelen, iov.iov_base, iov.iov_len);
+	emit_dns(sk, fd, m.msg_name, m.msg_namelen, iov.iov_base, iov.iov_len);
 }
 
-/* write/writev: a DNS query only on a socket seen connecting to port 53 (one hash lookup). */
-static __always_inline void dns_write(struct pt_regs *regs, long id)
+/* write/writev on socket sk (NULL: a socket seen connecting to port 53, one hash lookup). */
+static __always_inline void dns_write(struct sock *sk, struct pt_regs *regs, long id)
 {
 	__u64 k = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)regs->di;
 	struct iovec iov;
 
-	if (!bpf_map_lookup_elem(&dns_socks, &k) || is_ia32())
+	if ((!sk && !bpf_map_lookup_elem(&dns_socks, &k)) || is_ia32())
 		return;
 	if (id == NR_write)
-		emit_dns((int)regs->di, NULL, 0, (void *)regs->si, regs->dx);
+		emit_dns(sk, (int)regs->di, NULL, 0, (void *)regs->si, regs->dx);
 	else if (regs->dx > 0 && bpf_probe_read_user(&iov, sizeof(iov), (void *)regs->si) == 0)
-		emit_dns((int)regs->di, NULL, 0, iov.iov_base, iov.iov_len);
+		emit_dns(sk, (int)regs->di, NULL, 0, iov.iov_base, iov.iov_len);
 }
 
-static __always_inline void dns_send(struct pt_regs *regs, long id)
+/* sendto/sendmsg/sendmmsg on socket sk (NULL: the socket of the descriptor). */
+static __always_inline void dns_send(struct sock *sk, struct pt_regs *regs, long id)
 {
 	int fd = (int)regs->di;
 
 	if (id == NR_sendto) {
-		emit_dns(fd, (void *)regs->r8, regs->r9, (void *)regs->si, regs->dx);
+		emit_dns(sk, fd, (void *)regs->r8, regs->r9, (void *)regs->si, regs->dx);
 	} else if (id == NR_sendmsg) {
-		dns_msghdr(fd, (void *)regs->si);
+		dns_msghdr(sk, fd, (void *)regs->si);
 	} else {
 		/* glibc sends the A and AAAA queries in one sendmmsg: look at the first two. */
 		struct mmsghdr *v = (void *)regs->si;
 		__u64 n = (unsigned int)regs->dx;
 		if (n > 0)
-			dns_msghdr(fd, &v[0].msg_hdr);
+			dns_msghdr(sk, fd, &v[0].msg_hdr);
 		if (n > 1)
-			dns_msghdr(fd, &v[1].msg_hdr);
+			dns_msghdr(sk, fd, &v[1].msg_hdr);
 	}
 }
 
@@ -476,7 +488,7 @@ static __always_inline void net_exit(struct pt_regs *regs, long id, long ret)
 		type = GEV_CONNECT;
 		proto = sk ? BPF_CORE_READ(sk, sk_protocol) : 0;
 		/* Before folding: a folded connect's socket may be new. */
-		if (ret == 0 && proto == IPPROTO_UDP_ && port == 53) {
+		if (!dns_at_send && ret == 0 && proto == IPPROTO_UDP_ && port == 53) {
 			__u64 k = (bpf_get_current_pid_tgid() & 0xffffffff00000000ULL) | (__u32)fd;
 			__u8 one = 1;
 			bpf_map_update_elem(&dns_socks, &k, &one, BPF_ANY);
@@ -683,35 +695,120 @@ static __always_inline void file_exit(struct pt_regs *regs, long id, long ret)
 	emit_file(&c, ret);
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(gev_sys_exit, struct pt_regs *regs, long ret)
+/* What both hooks run at the exit of syscall id with result ret; regs: the caller's saved user
+ * registers. id is a constant in the per-syscall programs, and the switch folds away. */
+static __always_inline void on_sys_exit(struct pt_regs *regs, long id, long ret)
 {
-	long id = regs->orig_ax;
-
 	switch (id) {
 	case NR_write:
 	case NR_writev:
-		if (want_net)
-			dns_write(regs, id);
-		return 0;
+		if (want_net && !dns_at_send)
+			dns_write(NULL, regs, id);
+		return;
 	case NR_sendto:
 	case NR_sendmsg:
+		if (want_net && !dns_at_send && !gev_is_self() && !is_ia32())
+			dns_send(NULL, regs, id);
+		return;
 	case NR_sendmmsg:
 		if (want_net && !gev_is_self() && !is_ia32())
-			dns_send(regs, id);
-		return 0;
+			dns_send(NULL, regs, id);
+		return;
 	case NR_connect:
 	case NR_bind:
 	case NR_listen:
 		if (want_net && !gev_is_self() && !is_ia32())
 			net_exit(regs, id, ret);
-		return 0;
+		return;
 	case NR_open: case NR_creat: case NR_openat: case NR_openat2:
 	case NR_unlink: case NR_unlinkat: case NR_rename: case NR_renameat: case NR_renameat2:
 	case NR_chmod: case NR_fchmodat: case NR_fchmodat2:
 		if (want_file && ret >= 0)
 			file_exit(regs, id, ret);
-		return 0;
+		return;
 	}
+}
+
+/* The fallback hook: every syscall's exit (the raw tracepoint), where the per-syscall tracepoints
+ * below are missing. Every syscall of every process pays its dispatch (docs/sensors.md). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(gev_sys_exit, struct pt_regs *regs, long ret)
+{
+	on_sys_exit(regs, regs->orig_ax, ret);
 	return 0;
 }
+
+/* DNS queries at the socket layer (tracepoint sock_send_length, Linux 6.3): it fires in the
+ * sending thread after each message a socket sends, so write(2), the commonest syscall, and the
+ * other sends need no syscall hook at all; only UDP sockets go past the first test. The syscall
+ * that sent (from the saved user registers) says where the payload and the destination are. A
+ * sendmmsg fires it once per message, which cannot be told apart here: sendmmsg keeps its
+ * syscall hook. Sends made by the kernel itself, or by io_uring, are not queries of a syscall. */
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(gev_sock_send, struct sock *sk, int ret, int flags)
+{
+	struct task_struct *t;
+	struct pt_regs *regs;
+	long id;
+
+	/* A direct (BTF) read, no helper call: every send of every socket passes here. sk_protocol
+	 * is a plain field on every kernel that has this tracepoint. */
+	if (!want_net || !sk || sk->sk_protocol != IPPROTO_UDP_)
+		return 0;
+	t = bpf_get_current_task_btf();
+	if (t->flags & PF_KTHREAD_)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	id = regs->orig_ax;
+	if (id != NR_write && id != NR_writev && id != NR_sendto && id != NR_sendmsg)
+		return 0;
+	if (gev_is_self() || is_ia32())
+		return 0;
+	if (id == NR_write || id == NR_writev)
+		dns_write(sk, regs, id);
+	else
+		dns_send(sk, regs, id);
+	return 0;
+}
+
+/* The preferred hook: one syscalls:sys_exit_<name> tracepoint per syscall of interest. The kernel
+ * tests a bit per syscall number before it calls anything, so the syscalls not reported cost the
+ * tracepoint slow path only; 32-bit syscalls do not reach these tracepoints. The context is the
+ * event's record (its format file); the arguments are read from the saved user registers. The
+ * program name says the family (gev_net_*, gev_file_*): user space loads those it wants. */
+struct sys_exit_rec {
+	__u64 common;
+	__s32 nr;
+	__s32 pad;
+	__s64 ret;
+};
+
+#define SYS_EXIT_TP(family, name)                                                               \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                              \
+	int gev_##family##_##name(struct sys_exit_rec *ctx)                                     \
+	{                                                                                        \
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf()); \
+		on_sys_exit(regs, NR_##name, ctx->ret);                                          \
+		return 0;                                                                        \
+	}
+
+SYS_EXIT_TP(net, write)
+SYS_EXIT_TP(net, writev)
+SYS_EXIT_TP(net, sendto)
+SYS_EXIT_TP(net, sendmsg)
+SYS_EXIT_TP(net, sendmmsg)
+SYS_EXIT_TP(net, connect)
+SYS_EXIT_TP(net, bind)
+SYS_EXIT_TP(net, listen)
+SYS_EXIT_TP(file, open)
+SYS_EXIT_TP(file, creat)
+SYS_EXIT_TP(file, openat)
+SYS_EXIT_TP(file, openat2)
+SYS_EXIT_TP(file, unlink)
+SYS_EXIT_TP(file, unlinkat)
+SYS_EXIT_TP(file, rename)
+SYS_EXIT_TP(file, renameat)
+SYS_EXIT_TP(file, renameat2)
+SYS_EXIT_TP(file, chmod)
+SYS_EXIT_TP(file, fchmodat)
+SYS_EXIT_TP(file, fchmodat2)

@@ -120,7 +120,9 @@ static void usage(FILE *f)
 		   "  GARRISON_AUDIT_SPOOL_MB  bound of the audit spool in the data directory (default 64)\n"
 		   "  GARRISON_SENSOR_RINGBUF_MB  eBPF ring buffer, a power of two (default 4)\n"
 		   "  GARRISON_SENSOR_FOLD_MS  repeats of a reported connect, DNS query or write open by one\n"
-		   "                        process within this window are counted, not sent (default 1000; 0: off)\n");
+		   "                        process within this window are counted, not sent (default 1000; 0: off)\n"
+		   "  GARRISON_SENSOR_SYSCALL_HOOK  auto (default: a tracepoint per syscall reported where the\n"
+		   "                        kernel has them), tracepoints, or sys_exit (the exit of every syscall)\n");
 }
 
 /* Parses wss://host:port (host may be [v6]). 0 or -EINVAL. */

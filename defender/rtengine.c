@@ -115,6 +115,7 @@ struct rtengine {
 	int hold_ms, profiles_ms, replay_lossless;
 	size_t ringbuf_bytes;   /* the bpf sensor's ring buffer (0: the sensor's default) */
 	int fold_ms;            /* the bpf sensor's fold window (0: default, negative: off) */
+	int syscall_hook;       /* the bpf sensor's syscall hook (enum sensor_syscall_hook) */
 	size_t hold_max;
 	rtengine_wake_fn wake;
 	void *wake_arg;
@@ -1374,6 +1375,12 @@ void rtengine_config_env(struct rtengine_config *c)
 		fold = SENSOR_DEFAULT_FOLD_MS;
 	}
 	c->fold_ms = fold == 0 ? -1 : (int)fold;
+	const char *hook = getenv("GARRISON_SENSOR_SYSCALL_HOOK");
+	if (hook != NULL && hook[0] != 0 && sensor_syscall_hook_parse(hook, &c->syscall_hook) != 0) {
+		log_warn("runtime: GARRISON_SENSOR_SYSCALL_HOOK=%s is not auto, tracepoints or sys_exit; using auto",
+			 hook);
+		c->syscall_hook = SENSOR_HOOK_AUTO;
+	}
 	c->enforce = 1;
 }
 
@@ -1392,6 +1399,7 @@ static void open_sensor(struct rtengine *e)
 	sc.lossless = strcmp(e->backend, "replay") == 0 && e->replay_lossless;
 	sc.ringbuf_bytes = e->ringbuf_bytes;
 	sc.fold_ms = e->fold_ms;
+	sc.syscall_hook = e->syscall_hook;
 	r = sensor_open(e->backend, &sc, &e->sensor, err, sizeof(err));
 	if (r == 0) {
 		log_info("runtime: sensor back end %s", e->backend);
@@ -1451,6 +1459,7 @@ int rtengine_new(const struct rtengine_config *cfg, struct rtengine **out, char 
 	e->models_save_ms = e->profiles_ms < MODELS_SAVE_MS ? MODELS_SAVE_MS : e->profiles_ms;
 	e->ringbuf_bytes = cfg->ringbuf_bytes;
 	e->fold_ms = cfg->fold_ms;
+	e->syscall_hook = cfg->syscall_hook;
 	e->replay_lossless = cfg->replay_lossless;
 	e->wake = cfg->wake;
 	e->wake_arg = cfg->wake_arg;

@@ -63,6 +63,7 @@ struct rtengine_config {
 	int profiles_ms;          /* models rendered at most this often (0: 5000; tests use 1) */
 	size_t ringbuf_bytes;     /* bpf: the ring buffer, a power of two (0: the sensor's default) */
 	int fold_ms;              /* bpf: the fold window (0: the sensor's default; negative: off) */
+	int syscall_hook;         /* bpf: enum sensor_syscall_hook (0: auto) */
 	rtengine_wake_fn wake;
 	void *wake_arg;
 };
@@ -74,7 +75,8 @@ struct rtengine;
  * GARRISON_MODEL_LEARN_SEC (3600), GARRISON_MODEL_DRYRUN_SEC (0), GARRISON_AUDIT_THROTTLE_SEC
  * (60), GARRISON_AUDIT_SPOOL_MB (64), GARRISON_SENSOR_RINGBUF_MB (4; a power of two: the ring is
  * mapped twice, so it costs twice its size in resident memory), GARRISON_SENSOR_FOLD_MS (1000;
- * 0 turns folding off; at most 60000), enforce on. Strings point into the environment. Values
+ * 0 turns folding off; at most 60000), GARRISON_SENSOR_SYSCALL_HOOK (auto, tracepoints or
+ * sys_exit; see sensor.h), enforce on. Strings point into the environment. Values
  * that do not parse are logged and replaced by the default. Other members are left as they are. */
 void rtengine_config_env(struct rtengine_config *c);
 

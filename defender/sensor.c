@@ -70,6 +70,20 @@ int sensor_families_parse(const char *list, unsigned *out)
 	return *out ? 0 : -EINVAL;
 }
 
+int sensor_syscall_hook_parse(const char *name, int *out)
+{
+	static const char *const names[] = { [SENSOR_HOOK_AUTO] = "auto",
+					     [SENSOR_HOOK_TRACEPOINTS] = "tracepoints",
+					     [SENSOR_HOOK_SYS_EXIT] = "sys_exit" };
+
+	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+		if (strcmp(name, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int sensor_open(const char *name, const struct sensor_config *cfg, struct sensor **out, char *err,
 		size_t errlen)
 {
@@ -106,6 +120,12 @@ int sensor_open(const char *name, const struct sensor_config *cfg, struct sensor
 		s->cfg.poll_ms = SENSOR_DEFAULT_POLL_MS;
 	if (s->cfg.fold_ms == 0)
 		s->cfg.fold_ms = SENSOR_DEFAULT_FOLD_MS;
+	if (s->cfg.syscall_hook < SENSOR_HOOK_AUTO || s->cfg.syscall_hook > SENSOR_HOOK_SYS_EXIT) {
+		if (err != NULL)
+			snprintf(err, errlen, "unknown syscall hook %d", s->cfg.syscall_hook);
+		r = -EINVAL;
+		goto fail;
+	}
 	if (s->cfg.fold_ms > SENSOR_FOLD_MAX_MS) {
 		if (err != NULL)
 			snprintf(err, errlen, "sensor fold window %d ms over %d", s->cfg.fold_ms, SENSOR_FOLD_MAX_MS);
@@ -406,6 +426,8 @@ json_t *sensor_stats_json(const struct sensor_stats *st)
 	    json_object_set_new(o, "foldedDelivered", json_integer((json_int_t)st->fold_delivered)) != 0 ||
 	    json_object_set_new(o, "foldCollected", json_integer((json_int_t)st->fold_collected)) != 0 ||
 	    json_object_set_new(o, "foldMs", json_integer((json_int_t)st->fold_ms)) != 0 ||
+	    json_object_set_new(o, "syscallHook", json_string(st->syscall_hook ? st->syscall_hook : "")) != 0 ||
+	    json_object_set_new(o, "dnsHook", json_string(st->dns_hook ? st->dns_hook : "")) != 0 ||
 	    json_object_set_new(o, "lossRate", json_real(rate)) != 0)
 		goto fail_ev;
 	return o;

@@ -43,6 +43,13 @@
 #define SENSOR_FOLD_MAX_MS 60000
 #define SENSOR_QUEUE_MAX (1u << 20)
 
+/* bpf: where the network and file syscalls are seen (docs/sensors.md, "Hooks"). */
+enum sensor_syscall_hook {
+	SENSOR_HOOK_AUTO = 0,    /* the per-syscall tracepoints where the kernel has them, else sys_exit */
+	SENSOR_HOOK_TRACEPOINTS, /* syscalls:sys_exit_<name> of the syscalls reported, or fail */
+	SENSOR_HOOK_SYS_EXIT,    /* tp_btf/sys_exit: the exit of every syscall */
+};
+
 struct sensor_config {
 	unsigned families;       /* SENSOR_* bits; 0 means SENSOR_ALL */
 	size_t ringbuf_bytes;    /* bpf: ring buffer size, a power of two >= 4096 (0: default) */
@@ -55,6 +62,7 @@ struct sensor_config {
 	 * query or open for writing by the same process image are counted in the kernel, not
 	 * written, and delivered as event.repeats (see bpf/events.h). */
 	int fold_ms;
+	int syscall_hook;        /* bpf: enum sensor_syscall_hook */
 	size_t queue_len;        /* events held for the consumer, 2..SENSOR_QUEUE_MAX (0: default) */
 	const char *cgroup_root; /* NULL: /sys/fs/cgroup */
 	const char *replay_path; /* replay: the JSON-lines file */
@@ -70,6 +78,8 @@ struct sensor_stats {
 	uint64_t fold_delivered; /* the folded occurrences that reached the queue (event.repeats) */
 	uint64_t fold_collected; /* events made of the counts of keys that went quiet */
 	uint32_t fold_ms;        /* the fold window in force (0: no folding) */
+	const char *syscall_hook; /* bpf: "tracepoints" or "sys_exit" (NULL: no syscall family) */
+	const char *dns_hook;     /* bpf: "sock_send_length" (the socket layer) or "syscalls" (NULL: no network) */
 	uint64_t ia32_undecoded; /* kernel: 32-bit syscalls of watched numbers, not decoded */
 	uint64_t received;  /* records the back end read (bpf: ring buffer records and fold counts taken from the map) */
 	uint64_t malformed; /* records the back end rejected (bad size or type, bad JSON line) */
@@ -102,6 +112,10 @@ extern const struct sensor_backend sensor_backend_netlink;
 /* Parses a comma-separated list of family names ("process", "network", "file", "all") into
  * SENSOR_* bits. 0, or -EINVAL for an empty list or an unknown name. */
 int sensor_families_parse(const char *list, unsigned *out);
+
+/* Parses "auto", "tracepoints" or "sys_exit" into enum sensor_syscall_hook: 0 and *out, or
+ * -EINVAL. */
+int sensor_syscall_hook_parse(const char *name, int *out);
 
 /* Opens the back end named name ("bpf", "replay", "netlink") with cfg (copied; strings must stay valid until
  * sensor_free). Nothing runs yet. 0 and *out, -ENOENT for an unknown name, -EINVAL for a bad

@@ -2,7 +2,7 @@
  * sensor_bpf: the eBPF back end of the runtime sensors (see sensor.h and docs/sensors.md).
  *
  * Loads the CO-RE objects of bpf/ (process.bpf.c for exec/exit; syscall.bpf.c for the network and
- * file families, which share one sys_exit program) from their skeletons; the first one loaded creates the ring buffer "events" and the per-CPU "counters"
+ * file families, which share one object) from their skeletons; the first one loaded creates the ring buffer "events" and the per-CPU "counters"
  * array and the others reuse both (bpf_map__reuse_fd), so one ring buffer carries every family and
  * one poll loop reads it. Records are decoded straight into the sensor queue's slots; a record of
  * the wrong size or an unknown type is counted as malformed and skipped (the kernel is trusted to
@@ -12,12 +12,16 @@
  * Times are converted from
  * CLOCK_BOOTTIME to the Unix epoch with an offset refreshed every second.
  *
- * Needs CAP_BPF + CAP_PERFMON (or root) and a kernel with BTF; the programs attach only to
- * tp_btf/ tracepoints (no kprobe, fentry or tracefs). RLIMIT_MEMLOCK is not touched: libbpf >= 1.0
- * raises it only on kernels that still charge BPF memory to it, and failing to do so is not fatal.
+ * Needs CAP_BPF + CAP_PERFMON (or root) and a kernel with BTF; the programs attach to tracepoints
+ * only (no kprobe or fentry): tp_btf/ for exec and exit, and for the syscalls either one
+ * syscalls:sys_exit_<name> tracepoint per syscall reported (tracefs, mounted for the attach when
+ * it is not) or, where those are missing, tp_btf/sys_exit on every syscall (docs/sensors.md,
+ * "Hooks"). RLIMIT_MEMLOCK is not touched: libbpf >= 1.0 raises it only on kernels that still
+ * charge BPF memory to it, and failing to do so is not fatal.
  */
 #include <errno.h>
 #include <malloc.h>
+#include <sys/mount.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdarg.h>
@@ -64,6 +68,9 @@ struct bpf_state {
 	struct gev_fold_key *sweep_keys;
 	struct gev_fold_val *sweep_vals;
 	_Atomic uint64_t fold_delivered, fold_collected;
+	const char *hook; /* where the syscalls are seen: "tracepoints", "sys_exit" (NULL: not) */
+	int dns_at_send;  /* DNS queries are seen at the socket layer (sock_send_length) */
+	unsigned families; /* SENSOR_* loaded */
 };
 
 /* One batch of the sweep: keys and values copied out of the map per bpf_map_lookup_batch call. */
@@ -418,6 +425,105 @@ static int prepare_maps(struct bpf_map *events, struct bpf_map *counters, int ev
 	return bpf_map__set_max_entries(events, (uint32_t)rb_bytes);
 }
 
+/* The tracing directory whose events/syscalls libbpf will read to attach the syscall
+ * tracepoints (it uses /sys/kernel/debug/tracing when that exists, else /sys/kernel/tracing).
+ * When no tracefs is mounted there (a minimal host, a container), tracefs is mounted at
+ * /sys/kernel/tracing and *mounted is set: the caller unmounts it once the tracepoints are
+ * attached (their perf events hold them). NULL: this kernel has no syscall tracepoints
+ * (CONFIG_FTRACE_SYSCALLS) or tracefs cannot be mounted. */
+static const char *syscall_events_dir(int *mounted)
+{
+	static const char debugfs[] = "/sys/kernel/debug/tracing", tracefs[] = "/sys/kernel/tracing";
+	const char *dir = access(debugfs, F_OK) == 0 ? debugfs : tracefs;
+	char p[64];
+
+	*mounted = 0;
+	snprintf(p, sizeof(p), "%s/events/syscalls", dir);
+	if (access(p, F_OK) == 0)
+		return dir;
+	if (dir != tracefs || mount("nodev", tracefs, "tracefs", 0, NULL) != 0)
+		return NULL;
+	*mounted = 1;
+	if (access(p, F_OK) == 0)
+		return dir;
+	umount2(tracefs, MNT_DETACH);
+	*mounted = 0;
+	return NULL;
+}
+
+/* Opens, loads and attaches syscall.bpf.c for the network and file families: with dir (the
+ * tracing directory), the per-syscall tracepoint programs of the wanted families whose syscall
+ * this kernel has (openat2 came in 5.6, fchmodat2 in 6.6: a missing event is a missing syscall);
+ * without, the sys_exit program. On failure b->sys is destroyed and *stage says where. */
+static int syscall_load(struct bpf_state *b, const struct sensor_config *cfg, const char *dir, int events_fd,
+			int counters_fd, size_t rb, const char **stage)
+{
+	static const char tp[] = "tracepoint/syscalls/";
+	static const char *const at_send[] = { "gev_net_write", "gev_net_writev", "gev_net_sendto",
+					       "gev_net_sendmsg" };
+	int want_net = (cfg->families & SENSOR_NETWORK) != 0, want_file = (cfg->families & SENSOR_FILE) != 0;
+	/* DNS at the socket layer where the kernel has the tracepoint (6.3): no hook on write(2). */
+	int dns_at_send = want_net && libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0;
+	struct bpf_program *p;
+	int r, n = 0;
+
+	*stage = "syscall: open";
+	b->sys = syscall_bpf__open();
+	if (b->sys == NULL)
+		return -errno;
+	b->sys->rodata->self_tgid = (uint32_t)getpid();
+	b->sys->rodata->wakeup_bytes = cfg->wakeup_bytes == SENSOR_WAKEUP_EACH ? 0 : cfg->wakeup_bytes;
+	b->sys->rodata->want_net = want_net;
+	b->sys->rodata->want_file = want_file;
+	b->sys->rodata->fold_ns = b->fold_ns;
+	b->sys->rodata->dns_at_send = dns_at_send;
+	bpf_object__for_each_program(p, b->sys->obj) {
+		const char *sec = bpf_program__section_name(p), *name = bpf_program__name(p);
+		int load = 0;
+
+		if (strncmp(sec, tp, sizeof(tp) - 1) == 0) {
+			char ev[160];
+
+			load = dir != NULL && ((want_net && strncmp(name, "gev_net_", 8) == 0) ||
+					       (want_file && strncmp(name, "gev_file_", 9) == 0));
+			for (size_t i = 0; load && dns_at_send && i < sizeof(at_send) / sizeof(at_send[0]); i++)
+				load = strcmp(name, at_send[i]) != 0;
+			if (load) {
+				snprintf(ev, sizeof(ev), "%s/events/syscalls/%s", dir, sec + sizeof(tp) - 1);
+				load = access(ev, F_OK) == 0;
+			}
+		} else if (strcmp(name, "gev_sock_send") == 0) {
+			load = dns_at_send;
+		} else {
+			load = dir == NULL;
+		}
+		if ((r = bpf_program__set_autoload(p, load)) < 0)
+			goto fail;
+		n += load;
+	}
+	r = -ENOENT;
+	*stage = "syscall: no syscall tracepoint of the families";
+	if (n == 0)
+		goto fail;
+	*stage = "syscall: maps";
+	if ((r = prepare_maps(b->sys->maps.events, b->sys->maps.counters, events_fd, counters_fd, rb)) < 0)
+		goto fail;
+	*stage = "syscall: load";
+	if ((r = syscall_bpf__load(b->sys)) < 0)
+		goto fail;
+	*stage = "syscall: attach";
+	if ((r = syscall_bpf__attach(b->sys)) < 0)
+		goto fail;
+	b->hook = dir != NULL ? "tracepoints" : "sys_exit";
+	b->families = cfg->families;
+	b->dns_at_send = dns_at_send;
+	return 0;
+fail:
+	syscall_bpf__destroy(b->sys);
+	b->sys = NULL;
+	return r < 0 ? r : -EIO;
+}
+
 /* Whether this kernel has what collecting folded counts needs: batch lookups and
  * lookup-and-delete on an LRU hash (Linux 5.14). Without them the counts of quiet keys could not
  * be taken, so the sensor runs without folding (every occurrence a record). */
@@ -489,27 +595,33 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 		counters_fd = bpf_map__fd(b->proc->maps.counters);
 	}
 	if (cfg->families & (SENSOR_NETWORK | SENSOR_FILE)) {
-		/* Network and file share one program on sys_exit; .rodata says which families. */
-		stage = "syscall: open";
-		b->sys = syscall_bpf__open();
-		if (b->sys == NULL) {
-			r = -errno;
-			goto fail;
+		/* Network and file share one object; .rodata says which families. */
+		const char *dir = NULL;
+		int mounted = 0;
+
+		if (cfg->syscall_hook != SENSOR_HOOK_SYS_EXIT) {
+			dir = syscall_events_dir(&mounted);
+			if (dir == NULL && cfg->syscall_hook == SENSOR_HOOK_TRACEPOINTS) {
+				snprintf(err, errlen, "eBPF sensor: this kernel has no syscall tracepoints "
+						      "(tracefs events/syscalls)");
+				r = -ENOENT;
+				goto fail_msg;
+			}
 		}
-		b->sys->rodata->self_tgid = self;
-		b->sys->rodata->wakeup_bytes = wake;
-		b->sys->rodata->want_net = (cfg->families & SENSOR_NETWORK) != 0;
-		b->sys->rodata->want_file = (cfg->families & SENSOR_FILE) != 0;
-		b->sys->rodata->fold_ns = b->fold_ns;
-		stage = "syscall: maps";
-		r = prepare_maps(b->sys->maps.events, b->sys->maps.counters, events_fd, counters_fd, rb);
+		r = syscall_load(b, cfg, dir, events_fd, counters_fd, rb, &stage);
+		if (mounted)
+			umount2(dir, MNT_DETACH);
+		if (dir != NULL && r < 0 && cfg->syscall_hook == SENSOR_HOOK_AUTO) {
+			log_warn("eBPF sensor: the syscall tracepoints do not attach (%s: %s): the exit of "
+				 "every syscall is hooked instead, which costs every syscall more", stage,
+				 strerror(-r));
+			dir = NULL;
+			r = syscall_load(b, cfg, NULL, events_fd, counters_fd, rb, &stage);
+		} else if (dir == NULL && cfg->syscall_hook == SENSOR_HOOK_AUTO) {
+			log_info("eBPF sensor: no syscall tracepoints here (tracefs events/syscalls): the exit "
+				 "of every syscall is hooked (tp_btf/sys_exit)");
+		}
 		if (r < 0)
-			goto fail;
-		stage = "syscall: load";
-		if ((r = syscall_bpf__load(b->sys)) < 0)
-			goto fail;
-		stage = "syscall: attach";
-		if ((r = syscall_bpf__attach(b->sys)) < 0)
 			goto fail;
 		if (events_fd < 0) {
 			events_fd = bpf_map__fd(b->sys->maps.events);
@@ -631,6 +743,9 @@ static void bpf_counters(void *state, struct sensor_stats *st)
 	st->fold_delivered += b->fold_delivered;
 	st->fold_collected += b->fold_collected;
 	st->fold_ms = (uint32_t)(b->fold_ns / 1000000u);
+	st->syscall_hook = b->hook;
+	if (b->hook != NULL && (b->families & SENSOR_NETWORK))
+		st->dns_hook = b->dns_at_send ? "sock_send_length" : "syscalls";
 }
 
 const struct sensor_backend sensor_backend_bpf = {

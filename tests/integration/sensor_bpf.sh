@@ -9,6 +9,8 @@
 # bridge IP) must show an exec of /bin/sh whose fds 0 and 1 are sockets connected to that
 # listener. A host process must be attributed to the host, and runc's own
 # setup exec must be flagged. Everything is removed on exit, whatever happens.
+# SENSOR_SYSCALL_HOOK (auto) is the sensor's --syscall-hook: sensor_bpf_sys_exit.sh runs this suite
+# again on the fallback hook (tp_btf/sys_exit on every syscall).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/testlib.bash
@@ -69,7 +71,16 @@ ok "start a private dockerd with a bridge"
 BR_IP=10.231.$(cat "$D/harness.bridge-num").1
 
 # ---- the sensor ------------------------------------------------------------------------------
-"$TOOLS/sensor_dump" --stats >"$OUT" 2>"$D/dump.err" &
+HOOK=${SENSOR_SYSCALL_HOOK:-auto}
+# The hook the sensor must end up on: auto takes the per-syscall tracepoints where the kernel has
+# them (CONFIG_FTRACE_SYSCALLS: perf_syscall_exit exists).
+WANT_HOOK=$HOOK
+if [ "$HOOK" = auto ]; then
+	WANT_HOOK=sys_exit
+	grep -qw perf_syscall_exit /proc/kallsyms && WANT_HOOK=tracepoints
+fi
+mounts_before=$(awk '$9 == "tracefs"' /proc/self/mountinfo | wc -l)
+"$TOOLS/sensor_dump" --stats --syscall-hook "$HOOK" >"$OUT" 2>"$D/dump.err" &
 DUMP_PID=$!
 if ! wait_until 20 grep -q "sensor_dump: ready" "$D/dump.err"; then
 	cat "$D/dump.err"
@@ -77,7 +88,9 @@ if ! wait_until 20 grep -q "sensor_dump: ready" "$D/dump.err"; then
 	t_done
 	exit 1
 fi
-ok "sensor_dump loads the BPF programs and runs"
+ok "sensor_dump loads the BPF programs and runs (syscall hook $HOOK)"
+mounts_after=$(awk '$9 == "tracefs"' /proc/self/mountinfo | wc -l)
+check "the sensor leaves the tracefs mounts as it found them ($mounts_before)" [ "$mounts_after" = "$mounts_before" ]
 
 # ---- the host side: a TCP listener and a DNS server on the bridge IP --------------------------
 "$PY" - "$BR_IP" "$TCP_PORT" "$D/dns.query" "$RS_PORT" "$D/revshell.out" >"$D/servers.log" 2>&1 <<'PYEOF' &
@@ -266,6 +279,12 @@ check "the sensor reports its counters (seen > 0, nothing lost, nothing malforme
 	jq -e '.seen > 0 and .events.exec.seen > 0 and .events.dns.seen > 0 and .lostKernel == 0 and .dropped == 0 and .malformed == 0 and .delivered <= .received and .delivered > 0' <<<"$STATS"
 check "folds are counted per type, and every folded occurrence was delivered (folded == foldedDelivered)" \
 	jq -e '.events.connect.folded >= 20 and .events.dns.folded >= 5 and .events.file.folded >= 30 and .folded == .foldedDelivered and .foldCollected >= 3 and .foldMs == 1000' <<<"$STATS"
+# DNS at the socket layer where the kernel has tracepoint sock_send_length (6.3), whichever hook.
+WANT_DNS=syscalls
+[ -n "$(bpftool btf dump file /sys/kernel/btf/vmlinux 2>/dev/null | grep -m1 "'btf_trace_sock_send_length'")" ] &&
+	WANT_DNS=sock_send_length
+check "the syscalls were seen through the $WANT_HOOK hook, DNS queries through $WANT_DNS" \
+	jq -e --arg h "$WANT_HOOK" --arg d "$WANT_DNS" '.syscallHook == $h and .dnsHook == $d' <<<"$STATS"
 if [ -n "${RECORD:-}" ]; then
 	lines | jq -c "select($IN)" >"$RECORD"
 	echo "recorded the container's events into $RECORD"

@@ -5,12 +5,13 @@
  *   sensor_dump [--backend bpf|replay] [--replay FILE] [--seconds N] [--container ID|host]
  *               [--types exec,connect,...] [--families process,network,file] [--ringbuf BYTES]
  *               [--queue N] [--wakeup BYTES] [--poll-ms MS] [--fold-ms MS] [--cgroup-root DIR]
- *               [--drop-runtime] [--quiet] [--stats]
+ *               [--syscall-hook auto|tracepoints|sys_exit] [--drop-runtime] [--quiet] [--stats]
  *
  * --wakeup 0 asks the kernel to wake the reader for every record (lowest latency); the default
  * batches (sensor.h SENSOR_DEFAULT_WAKEUP) and the reader polls every --poll-ms.
  * --fold-ms sets the fold window of repeated connects, DNS queries and write opens (default
  * SENSOR_DEFAULT_FOLD_MS; 0: off, every occurrence is a record).
+ * --syscall-hook chooses where the network and file syscalls are seen (sensor.h; default auto).
  * --container keeps the events of containers whose id starts with ID ("host": the host's only).
  * --quiet prints no events (for throughput measurements). --stats prints sensor_stats_json() as
  * {"type":"stats",...} last. "sensor_dump: ready" goes to standard error once the sensor runs.
@@ -44,7 +45,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: sensor_dump [--backend bpf|replay] [--replay FILE] [--seconds N]\n"
 		   "       [--container ID|host] [--types LIST] [--families LIST] [--ringbuf BYTES]\n"
 		   "       [--queue N] [--wakeup BYTES] [--poll-ms MS] [--fold-ms MS] [--cgroup-root DIR]\n"
-		   "       [--drop-runtime] [--quiet] [--stats]\n");
+		   "       [--syscall-hook auto|tracepoints|sys_exit] [--drop-runtime] [--quiet] [--stats]\n");
 }
 
 static int parse_num(const char *s, unsigned long long max, unsigned long long *out)
@@ -153,6 +154,9 @@ int main(int argc, char **argv)
 			if (parse_num(val, SENSOR_FOLD_MAX_MS, &v) != 0)
 				goto bad;
 			cfg.fold_ms = v == 0 ? -1 : (int)v;
+		} else if (strcmp(a, "--syscall-hook") == 0) {
+			if (sensor_syscall_hook_parse(val, &cfg.syscall_hook) != 0)
+				goto bad;
 		} else if (strcmp(a, "--queue") == 0) {
 			if (parse_num(val, SENSOR_QUEUE_MAX, &v) != 0)
 				goto bad;

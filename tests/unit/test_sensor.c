@@ -679,6 +679,9 @@ T_TEST(replay_drops_and_filters)
 	T_CHECK(json_object_get(json_object_get(j, "events"), "dns") != NULL);
 	/* The replay back end folds nothing: its status says so. */
 	T_CHECK_INT(json_integer_value(json_object_get(j, "foldMs")), 0);
+	/* No syscall hook outside the bpf back end. */
+	T_CHECK(strcmp(json_string_value(json_object_get(j, "syscallHook")), "") == 0);
+	T_CHECK(strcmp(json_string_value(json_object_get(j, "dnsHook")), "") == 0);
 	T_CHECK_INT(json_integer_value(json_object_get(j, "folded")), 0);
 	T_CHECK_INT(json_integer_value(json_object_get(json_object_get(json_object_get(j, "events"), "dns"), "folded")), 0);
 	json_decref(j);
@@ -709,7 +712,28 @@ T_TEST(sensor_open_errors)
 	cfg.fold_ms = SENSOR_FOLD_MAX_MS + 1;
 	T_CHECK_INT(sensor_open("replay", &cfg, &s, err, sizeof(err)), -EINVAL);
 	T_CHECK(strstr(err, "fold window") != NULL);
+	cfg.fold_ms = 0;
+	cfg.syscall_hook = SENSOR_HOOK_SYS_EXIT + 1;
+	T_CHECK_INT(sensor_open("replay", &cfg, &s, err, sizeof(err)), -EINVAL);
+	T_CHECK(strstr(err, "syscall hook") != NULL);
 	sensor_free(NULL);
+}
+
+T_TEST(syscall_hook_names)
+{
+	int h = -1;
+
+	T_CHECK_INT(sensor_syscall_hook_parse("auto", &h), 0);
+	T_CHECK_INT(h, SENSOR_HOOK_AUTO);
+	T_CHECK_INT(sensor_syscall_hook_parse("tracepoints", &h), 0);
+	T_CHECK_INT(h, SENSOR_HOOK_TRACEPOINTS);
+	T_CHECK_INT(sensor_syscall_hook_parse("sys_exit", &h), 0);
+	T_CHECK_INT(h, SENSOR_HOOK_SYS_EXIT);
+	h = 7;
+	T_CHECK_INT(sensor_syscall_hook_parse("", &h), -EINVAL);
+	T_CHECK_INT(sensor_syscall_hook_parse("sys_exit ", &h), -EINVAL);
+	T_CHECK_INT(sensor_syscall_hook_parse("kprobe", &h), -EINVAL);
+	T_CHECK_INT(h, 7); /* untouched on error */
 }
 
 T_TEST(runtime_setup_detection)
@@ -790,4 +814,4 @@ T_TEST(recording_replays)
 T_MAIN(T_CASE(dns_valid), T_CASE(dns_hostile), T_CASE(cgroup_resolver), T_CASE(event_json_roundtrip),
        T_CASE(event_json_errors), T_CASE(replay_backend), T_CASE(queue_full_backpressure),
        T_CASE(replay_drops_and_filters),
-       T_CASE(sensor_open_errors), T_CASE(runtime_setup_detection), T_CASE(recording_replays))
+       T_CASE(sensor_open_errors), T_CASE(syscall_hook_names), T_CASE(runtime_setup_detection), T_CASE(recording_replays))
