@@ -28,6 +28,10 @@
 # OVERHEAD_FAMILIES (all; or a comma list of process, network, file: to split the overhead; none:
 # no engine on either side, which shows the measurement's own bias and noise),
 # SYSCALL_HOOK (auto; tracepoints or sys_exit: the engine's --syscall-hook, docs/sensors.md "Hooks"),
+# AA (overhead part: 1 runs the storm a second time without the engine in each round, and prints
+# that A/A ratio: the noise of this very series), COMPARE_B (overhead part: another build dir,
+# e.g. a worktree of an older commit built with make B=...; each round also runs that build's
+# engine, and its ratio and the ratio of the two engines are printed),
 # FOLD_MS (the overhead part's fold window: 1000, the Defender's default; 0: off; the other parts
 # measure the pipeline itself and run without folding, every event distinct), REPEAT (5), RINGBUF
 # (16777216), QUEUE (8192), STORM_CPU (0), ENGINE_CPU (1), WORK (a new /tmp/h3-engine.XXXXXX).
@@ -62,6 +66,12 @@ PORT=28550
 [ "$(id -u)" -eq 0 ] || { echo "sensor_engine: needs root (loads BPF programs)"; exit 1; }
 command -v jq >/dev/null || { echo "sensor_engine: needs jq"; exit 1; }
 make -s B="$B" "$B/bench/sensor_engine" "$B/bench/sensor_pipeline" >/dev/null
+COMPARE_B=${COMPARE_B:-}
+[ -n "$COMPARE_B" ] && [[ $COMPARE_B != /* ]] && COMPARE_B=$PWD/$COMPARE_B
+if [ -n "$COMPARE_B" ] && [ ! -x "$COMPARE_B/bench/sensor_engine" ]; then
+	echo "sensor_engine: COMPARE_B=$COMPARE_B has no bench/sensor_engine (build it there first)"
+	exit 1
+fi
 GEN=$PWD/$B/bench/sensor_pipeline
 ENGINE=$PWD/$B/bench/sensor_engine
 
@@ -91,9 +101,12 @@ gen() {
 	sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' sh "$CG" taskset -c "$STORM_CPU" "$GEN" "$@"
 }
 
-engine_start() { # MODELS [FAMILIES [FOLD_MS]]
-	taskset -c "$ENGINE_CPU" "$ENGINE" --models "$1" --families "${2:-all}" --fold-ms "${3:-0}" \
-		--syscall-hook "$SYSCALL_HOOK" --ringbuf "$RINGBUF" --queue "$QUEUE" \
+engine_start() { # MODELS [FAMILIES [FOLD_MS [ENGINE]]]
+	local hook=()
+	# Only when asked: an engine built before the option existed takes the others.
+	[ "$SYSCALL_HOOK" != auto ] && hook=(--syscall-hook "$SYSCALL_HOOK")
+	taskset -c "$ENGINE_CPU" "${4:-$ENGINE}" --models "$1" --families "${2:-all}" --fold-ms "${3:-0}" \
+		"${hook[@]}" --ringbuf "$RINGBUF" --queue "$QUEUE" \
 		>"$WORK/engine.out" 2>"$WORK/engine.err" &
 	ENGINE_PID=$!
 	for _ in $(seq 1 200); do grep -q ready "$WORK/engine.err" 2>/dev/null && break; sleep 0.05; done
@@ -217,21 +230,32 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	*) oarg=$PORT ;;
 	esac
 	: >"$WORK/base"
+	: >"$WORK/base2"
 	: >"$WORK/with"
+	: >"$WORK/with2"
 	: >"$WORK/mem"
+	timed() { gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p'; }
 	for _ in $(seq 1 "$REPEAT"); do
-		gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/base"
+		timed >>"$WORK/base"
+		[ "${AA:-0}" = 1 ] && timed >>"$WORK/base2"
 		if [ "$OVERHEAD_FAMILIES" = none ]; then
-			gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/with"
+			timed >>"$WORK/with"
 			continue
 		fi
 		RINGBUF=$((8 << 20)) QUEUE=4096 engine_start "$OVERHEAD_MODELS" "$OVERHEAD_FAMILIES" "$FOLD_MS"
 		a=$(snap)
-		gen "$OVERHEAD_STORM" "$N_WORKLOAD" "$oarg" | sed -n 's/.*seconds=\([0-9.]*\).*cpu=\([0-9.]*\).*/\1 \2/p' >>"$WORK/with"
+		timed >>"$WORK/with"
 		sleep 0.3
 		b=$(snap)
 		engine_stop
 		delta "$a" "$b" >>"$WORK/mem"
+		if [ -n "$COMPARE_B" ]; then
+			RINGBUF=$((8 << 20)) QUEUE=4096 engine_start "$OVERHEAD_MODELS" "$OVERHEAD_FAMILIES" "$FOLD_MS" \
+				"$COMPARE_B/bench/sensor_engine"
+			timed >>"$WORK/with2"
+			sleep 0.3
+			engine_stop
+		fi
 	done
 	mb=$(cut -d' ' -f1 "$WORK/base" | median)
 	mw=$(cut -d' ' -f1 "$WORK/with" | median)
@@ -242,9 +266,17 @@ if [[ " $PARTS " == *" overhead "* ]]; then
 	awk -v b="$mb" -v w="$mw" 'BEGIN { printf "wall: median without %.3f s, with %.3f s, ratio %.3f (overhead %+.1f%%)\n", b, w, w / b, (w / b - 1) * 100 }'
 	awk -v b="$cb" -v w="$cw" 'BEGIN { printf "CPU:  median without %.3f s, with %.3f s, ratio %.3f (overhead %+.1f%%)\n", b, w, w / b, (w / b - 1) * 100 }'
 	# Each pair's own ratio: the drift between pairs cancels out; the quartiles show the spread.
-	paste -d' ' "$WORK/base" "$WORK/with" | awk '{ print $3 / $1 }' | sort -g | awk '
-		{ v[NR] = $1 }
-		function q(p,  i, f) { i = 1 + (NR - 1) * p; f = int(i); return v[f] + (i - f) * (v[f + 1 < NR ? f + 1 : NR] - v[f]) }
-		END { printf "pairs: wall ratio median %.3f (overhead %+.1f%%), quartiles %.3f to %.3f, %d pairs\n", q(0.5), (q(0.5) - 1) * 100, q(0.25), q(0.75), NR }'
+	pairs() { # LABEL FILE_A FILE_B: the wall ratios B/A of each round
+		paste -d' ' "$2" "$3" | awk '{ print $3 / $1 }' | sort -g | awk -v l="$1" '
+			{ v[NR] = $1 }
+			function q(p,  i, f) { i = 1 + (NR - 1) * p; f = int(i); return v[f] + (i - f) * (v[f + 1 < NR ? f + 1 : NR] - v[f]) }
+			END { printf "%s: wall ratio median %.3f (overhead %+.1f%%), quartiles %.3f to %.3f, %d pairs\n", l, q(0.5), (q(0.5) - 1) * 100, q(0.25), q(0.75), NR }'
+	}
+	pairs pairs "$WORK/base" "$WORK/with"
+	[ -s "$WORK/base2" ] && pairs "A/A (without, twice)" "$WORK/base" "$WORK/base2"
+	if [ -s "$WORK/with2" ]; then
+		pairs "pairs with $COMPARE_B" "$WORK/base" "$WORK/with2"
+		pairs "$B against $COMPARE_B" "$WORK/with2" "$WORK/with"
+	fi
 	[ -s "$WORK/mem" ] && jq -s -r '"engine per run: seen \(map(.seen) | add / length | floor), lost \(map(.lost) | add), dropped \(map(.dropped) | add), engine CPU \(map(.cpu) | add / length) s; VmRSS \(map(.rss) | max) MiB (RssAnon \(map(.anon) | max) MiB; the ring buffer counts twice in RssFile), VmHWM \(map(.hwm) | max) MiB"' "$WORK/mem"
 fi
