@@ -68,9 +68,8 @@ struct bpf_state {
 	struct gev_fold_key *sweep_keys;
 	struct gev_fold_val *sweep_vals;
 	_Atomic uint64_t fold_delivered, fold_collected;
-	const char *hook; /* where the syscalls are seen: "tracepoints", "sys_exit" (NULL: not) */
-	int dns_at_send;  /* DNS queries are seen at the socket layer (sock_send_length) */
-	unsigned families; /* SENSOR_* loaded */
+	const char *hook;     /* where the syscalls are seen: "tracepoints", "sys_exit" (NULL: not) */
+	const char *dns_hook; /* where DNS queries are seen: "sock_send_length", "syscalls" (NULL: not) */
 };
 
 /* One batch of the sweep: keys and values copied out of the map per bpf_map_lookup_batch call. */
@@ -425,6 +424,12 @@ static int prepare_maps(struct bpf_map *events, struct bpf_map *counters, int ev
 	return bpf_map__set_max_entries(events, (uint32_t)rb_bytes);
 }
 
+/* The wake-up threshold of the programs' .rodata (0: the kernel's adaptive wake-up). */
+static uint64_t wake_bytes(const struct sensor_config *cfg)
+{
+	return cfg->wakeup_bytes == SENSOR_WAKEUP_EACH ? 0 : cfg->wakeup_bytes;
+}
+
 /* The tracing directory whose events/syscalls libbpf will read to attach the syscall
  * tracepoints (it uses /sys/kernel/debug/tracing when that exists, else /sys/kernel/tracing).
  * When no tracefs is mounted there (a minimal host, a container), tracefs is mounted at
@@ -455,15 +460,13 @@ static const char *syscall_events_dir(int *mounted)
  * tracing directory), the per-syscall tracepoint programs of the wanted families whose syscall
  * this kernel has (openat2 came in 5.6, fchmodat2 in 6.6: a missing event is a missing syscall);
  * without, the sys_exit program. On failure b->sys is destroyed and *stage says where. */
-static int syscall_load(struct bpf_state *b, const struct sensor_config *cfg, const char *dir, int events_fd,
-			int counters_fd, size_t rb, const char **stage)
+static int syscall_load(struct bpf_state *b, const struct sensor_config *cfg, const char *dir, int dns_at_send,
+			int events_fd, int counters_fd, size_t rb, const char **stage)
 {
 	static const char tp[] = "tracepoint/syscalls/";
 	static const char *const at_send[] = { "gev_net_write", "gev_net_writev", "gev_net_sendto",
 					       "gev_net_sendmsg" };
 	int want_net = (cfg->families & SENSOR_NETWORK) != 0, want_file = (cfg->families & SENSOR_FILE) != 0;
-	/* DNS at the socket layer where the kernel has the tracepoint (6.3): no hook on write(2). */
-	int dns_at_send = want_net && libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0;
 	struct bpf_program *p;
 	int r, n = 0;
 
@@ -472,7 +475,7 @@ static int syscall_load(struct bpf_state *b, const struct sensor_config *cfg, co
 	if (b->sys == NULL)
 		return -errno;
 	b->sys->rodata->self_tgid = (uint32_t)getpid();
-	b->sys->rodata->wakeup_bytes = cfg->wakeup_bytes == SENSOR_WAKEUP_EACH ? 0 : cfg->wakeup_bytes;
+	b->sys->rodata->wakeup_bytes = wake_bytes(cfg);
 	b->sys->rodata->want_net = want_net;
 	b->sys->rodata->want_file = want_file;
 	b->sys->rodata->fold_ns = b->fold_ns;
@@ -515,8 +518,7 @@ static int syscall_load(struct bpf_state *b, const struct sensor_config *cfg, co
 	if ((r = syscall_bpf__attach(b->sys)) < 0)
 		goto fail;
 	b->hook = dir != NULL ? "tracepoints" : "sys_exit";
-	b->families = cfg->families;
-	b->dns_at_send = dns_at_send;
+	b->dns_hook = !want_net ? NULL : dns_at_send ? "sock_send_length" : "syscalls";
 	return 0;
 fail:
 	syscall_bpf__destroy(b->sys);
@@ -550,7 +552,6 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 	const char *stage = "";
 	size_t rb = cfg->ringbuf_bytes;
 	uint32_t self = (uint32_t)getpid();
-	uint64_t wake = cfg->wakeup_bytes == SENSOR_WAKEUP_EACH ? 0 : cfg->wakeup_bytes;
 
 	*state = NULL;
 	if (rb < 4096 || (rb & (rb - 1)) != 0 || rb > (1u << 30)) {
@@ -580,7 +581,7 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 			goto fail;
 		}
 		b->proc->rodata->self_tgid = self;
-		b->proc->rodata->wakeup_bytes = wake;
+		b->proc->rodata->wakeup_bytes = wake_bytes(cfg);
 		stage = "process: maps";
 		r = prepare_maps(b->proc->maps.events, b->proc->maps.counters, events_fd, counters_fd, rb);
 		if (r < 0)
@@ -598,6 +599,10 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 		/* Network and file share one object; .rodata says which families. */
 		const char *dir = NULL;
 		int mounted = 0;
+		/* DNS at the socket layer where the kernel has the tracepoint (6.3): no hook on
+		 * write(2). Looked up once: the kernel's BTF is parsed for it. */
+		int dns_at_send = (cfg->families & SENSOR_NETWORK) &&
+				  libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0;
 
 		if (cfg->syscall_hook != SENSOR_HOOK_SYS_EXIT) {
 			dir = syscall_events_dir(&mounted);
@@ -608,7 +613,7 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 				goto fail_msg;
 			}
 		}
-		r = syscall_load(b, cfg, dir, events_fd, counters_fd, rb, &stage);
+		r = syscall_load(b, cfg, dir, dns_at_send, events_fd, counters_fd, rb, &stage);
 		if (mounted)
 			umount2(dir, MNT_DETACH);
 		if (dir != NULL && r < 0 && cfg->syscall_hook == SENSOR_HOOK_AUTO) {
@@ -616,7 +621,7 @@ static int bpf_open(const struct sensor_config *cfg, void **state, char *err, si
 				 "every syscall is hooked instead, which costs every syscall more", stage,
 				 strerror(-r));
 			dir = NULL;
-			r = syscall_load(b, cfg, NULL, events_fd, counters_fd, rb, &stage);
+			r = syscall_load(b, cfg, NULL, dns_at_send, events_fd, counters_fd, rb, &stage);
 		} else if (dir == NULL && cfg->syscall_hook == SENSOR_HOOK_AUTO) {
 			log_info("eBPF sensor: no syscall tracepoints here (tracefs events/syscalls): the exit "
 				 "of every syscall is hooked (tp_btf/sys_exit)");
@@ -744,8 +749,7 @@ static void bpf_counters(void *state, struct sensor_stats *st)
 	st->fold_collected += b->fold_collected;
 	st->fold_ms = (uint32_t)(b->fold_ns / 1000000u);
 	st->syscall_hook = b->hook;
-	if (b->hook != NULL && (b->families & SENSOR_NETWORK))
-		st->dns_hook = b->dns_at_send ? "sock_send_length" : "syscalls";
+	st->dns_hook = b->dns_hook;
 }
 
 const struct sensor_backend sensor_backend_bpf = {

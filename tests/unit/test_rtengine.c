@@ -155,6 +155,19 @@ static void send_inventory(struct rtengine *e)
 	json_decref(m);
 }
 
+/* engine_with_policy(), then the container's inventory, then the recording drained: the
+ * engine has decided every replayed event. NULL when it does not start. */
+static struct rtengine *engine_replayed(const char *dir, const char *replay, const char *rules)
+{
+	struct rtengine *e = engine_with_policy(dir, replay, rules);
+
+	if (e == NULL)
+		return NULL;
+	send_inventory(e);
+	drain(e);
+	return e;
+}
+
 static const char *rs(const json_t *a, size_t i, const char *key)
 {
 	const char *s = json_string_value(json_object_get(json_array_get(a, i), key));
@@ -194,12 +207,10 @@ T_TEST(replay_audits_in_order)
 	json_t *a;
 
 	tmpdir(dir, sizeof(dir));
-	e = engine_with_policy(dir, recording, RULES1);
+	e = engine_replayed(dir, recording, RULES1);
 	T_CHECK(e != NULL);
 	if (e == NULL)
 		return;
-	send_inventory(e);
-	drain(e);
 	T_CHECK_INT(status_int(e, "spool", "nextSeq"), 4); /* 3 audits; the repeats are counted */
 	rtengine_free(e);
 
@@ -268,11 +279,9 @@ T_TEST(folded_events_counted)
 		   "{\"type\":\"file\",\"time_ns\":1795762642000000000,\"container\":\"" CID "\",\"pid\":50,"
 		   "\"tgid\":50,\"uid\":0,\"comm\":\"sh\",\"op\":\"open\",\"path\":\"/tmp/drop/log\","
 		   "\"flags\":1089,\"mode\":438,\"dirfd\":-100,\"result\":0}\n");
-	e = engine_with_policy(dir, rec, RULES1);
+	e = engine_replayed(dir, rec, RULES1);
 	if (e == NULL)
 		return;
-	send_inventory(e);
-	drain(e);
 	a = all_audits(e, 0);
 	T_CHECK_INT(json_array_size(a), 1);
 	T_CHECK_STR(rs(a, 0, "attackType"), "explicitlyDeniedFile");
@@ -692,11 +701,9 @@ static struct rtengine *learned_engine(char *dir, size_t dirlen, char *id, size_
 	struct rtengine *e;
 
 	tmpdir(dir, dirlen);
-	e = engine_with_policy(dir, recording, RULES1);
+	e = engine_replayed(dir, recording, RULES1);
 	if (e == NULL)
 		return NULL;
-	send_inventory(e);
-	drain(e);
 	rtengine_step(e, 5);
 	*p = profiles(e, 1);
 	T_CHECK_INT(json_array_size(*p), 1);
@@ -853,13 +860,11 @@ T_TEST(prevent_block_reported_honestly)
 	json_t *a;
 
 	tmpdir(dir, sizeof(dir));
-	e = engine_with_policy(dir, recording,
-			       "[{\"name\":\"p\",\"processes\":{\"deniedList\":{\"paths\":[\"nc\"],\"effect\":\"prevent\"}},"
-			       "\"dns\":{\"domainList\":{\"denied\":[\"h6-probe.example.test\"],\"effect\":\"block\"}}}]");
+	e = engine_replayed(dir, recording,
+			    "[{\"name\":\"p\",\"processes\":{\"deniedList\":{\"paths\":[\"nc\"],\"effect\":\"prevent\"}},"
+			    "\"dns\":{\"domainList\":{\"denied\":[\"h6-probe.example.test\"],\"effect\":\"block\"}}}]");
 	if (e == NULL)
 		return;
-	send_inventory(e);
-	drain(e);
 	a = all_audits(e, 1);
 	T_CHECK_INT(json_array_size(a), 2);
 	T_CHECK_STR(rs(a, 0, "attackType"), "explicitlyDeniedProcess");
